@@ -1,0 +1,299 @@
+#include "agent/config.h"
+
+#include "agent/duration.h"
+
+#include <boost/asio/ip/address.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace connectivity {
+
+namespace {
+
+bool valid_label_name(std::string_view name) {
+  if (name.empty() || name.starts_with("__")) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!(alpha || (i > 0 && c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+// Walks one table, remembering the keys read, so leftovers can be reported as unknown.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string context)
+      : table_(table), context_(std::move(context)) {}
+
+  const toml::table& table() const { return table_; }
+  const std::string& context() const { return context_; }
+
+  const toml::node* get(std::string_view key) {
+    known_.emplace(key);
+    return table_.get(key);
+  }
+
+  [[noreturn]] void fail_at(const toml::node& node, std::string_view key, const std::string& why) const {
+    throw_config_error(node.source(), context_ + ": key \"" + std::string(key) + "\": " + why);
+  }
+
+  std::optional<std::string> string(std::string_view key) {
+    const toml::node* node = get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_string()) fail_at(*node, key, "must be a string");
+    return node->value<std::string>();
+  }
+
+  std::string required_string(std::string_view key) {
+    auto value = string(key);
+    if (!value)
+      throw_config_error(table_.source(), context_ + ": missing required key \"" + std::string(key) + "\"");
+    if (value->empty()) fail_at(*table_.get(key), key, "must not be empty");
+    return *value;
+  }
+
+  std::optional<std::chrono::milliseconds> duration(std::string_view key) {
+    const toml::node* node = get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_string()) fail_at(*node, key, "must be a duration string such as \"30s\" or \"500ms\"");
+    const auto text = *node->value<std::string>();
+    const auto parsed = parse_duration(text);
+    if (!parsed) fail_at(*node, key, "bad duration \"" + text + "\" (use e.g. \"500ms\", \"30s\", \"1m30s\", \"1h\")");
+    if (parsed->count() <= 0) fail_at(*node, key, "must be greater than zero");
+    return parsed;
+  }
+
+  std::optional<bool> boolean(std::string_view key) {
+    const toml::node* node = get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_boolean()) fail_at(*node, key, "must be true or false");
+    return node->value<bool>();
+  }
+
+  std::optional<std::int64_t> positive_integer(std::string_view key) {
+    const toml::node* node = get(key);
+    if (!node) return std::nullopt;
+    if (!node->is_integer() || *node->value<std::int64_t>() <= 0) fail_at(*node, key, "must be a positive integer");
+    return node->value<std::int64_t>();
+  }
+
+  Labels labels(std::string_view key) {
+    Labels out;
+    const toml::node* node = get(key);
+    if (!node) return out;
+    const toml::table* table = node->as_table();
+    if (!table) fail_at(*node, key, "must be a table of name = \"value\"");
+    for (const auto& [name, value] : *table) {
+      const auto& where = name.source().begin.line ? name.source() : value.source();
+      const std::string label(name.str());
+      if (!valid_label_name(label))
+        throw_config_error(where, context_ + ": label name \"" + label + "\" is not a valid Prometheus label name");
+      if (is_reserved_label(label))
+        throw_config_error(where, context_ + ": label name \"" + label + "\" is reserved (set by the agent or by Prometheus)");
+      if (!value.is_string())
+        throw_config_error(value.source(), context_ + ": label \"" + label + "\" must be a string");
+      out.emplace_back(label, *value.value<std::string>());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  // Every key not read is a mistake: a misspelt key silently ignored is a check not done.
+  void reject_unknown(const std::set<std::string, std::less<>>& also_allowed = {}) const {
+    for (const auto& [key, node] : table_) {
+      if (known_.contains(key.str()) || also_allowed.contains(key.str())) continue;
+      throw_config_error(key.source().begin.line ? key.source() : node.source(),
+                         context_ + ": unknown key \"" + std::string(key.str()) + "\"");
+    }
+  }
+
+ private:
+  const toml::table& table_;
+  std::string context_;
+  std::set<std::string, std::less<>> known_;
+};
+
+Labels merge_labels(const Labels& global, const Labels& own) {
+  Labels out = own;
+  for (const auto& g : global)
+    if (std::none_of(own.begin(), own.end(), [&](const auto& o) { return o.first == g.first; }))
+      out.push_back(g);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+AgentSettings parse_agent(const toml::table& root) {
+  AgentSettings agent;
+  const toml::node* node = root.get("agent");
+  if (!node) return agent;
+  const toml::table* table = node->as_table();
+  if (!table) throw_config_error(node->source(), "[agent] must be a table");
+  TableReader reader(*table, "[agent]");
+  if (auto v = reader.string("listen")) agent.listen = *v;
+  if (auto v = reader.duration("interval")) agent.interval = *v;
+  if (auto v = reader.duration("timeout")) agent.timeout = *v;
+  agent.labels = reader.labels("labels");
+  if (auto v = reader.positive_integer("max_concurrent_probes")) agent.max_concurrent_probes = static_cast<std::size_t>(*v);
+  if (auto v = reader.positive_integer("resolver_threads")) agent.resolver_threads = static_cast<std::size_t>(*v);
+  reader.reject_unknown();
+  if (agent.timeout > agent.interval)
+    throw_config_error(table->source(), "[agent]: default timeout " + format_duration(agent.timeout) +
+                                            " is longer than the default interval " + format_duration(agent.interval));
+  return agent;
+}
+
+CheckConfig parse_check(const toml::table& table, std::size_t index, const AgentSettings& agent,
+                        const ProbeRegistry& registry) {
+  CheckConfig check;
+  TableReader reader(table, "check #" + std::to_string(index + 1));
+  check.name = reader.required_string("name");
+  for (unsigned char c : check.name)
+    if (c < ' ' || c == 0x7f) reader.fail_at(*table.get("name"), "name", "must not contain control characters");
+  TableReader named(table, "check \"" + check.name + "\"");
+  named.get("name");
+
+  const std::string kind_name = named.required_string("probe");
+  check.kind = registry.find(kind_name);
+  if (!check.kind) {
+    std::string known;
+    for (auto n : registry.names()) known += (known.empty() ? "" : ", ") + std::string(n);
+    named.fail_at(*table.get("probe"), "probe", "unknown probe kind \"" + kind_name + "\" (known: " + known + ")");
+  }
+
+  const std::string target_text = named.required_string("target");
+  try {
+    check.target = parse_target(target_text);
+  } catch (const std::invalid_argument& e) {
+    named.fail_at(*table.get("target"), "target", "bad target \"" + target_text + "\": " + e.what());
+  }
+
+  check.interval = named.duration("interval").value_or(agent.interval);
+  check.timeout = named.duration("timeout").value_or(agent.timeout);
+  if (check.timeout > check.interval) {
+    const toml::node* at = table.get("timeout") ? table.get("timeout") : table.get("interval");
+    throw_config_error(at ? at->source() : table.source(),
+                       named.context() + ": timeout " + format_duration(check.timeout) +
+                           " is longer than the interval " + format_duration(check.interval) +
+                           " (runs of one check never overlap)");
+  }
+  check.labels = merge_labels(agent.labels, named.labels("labels"));
+  check.required = named.boolean("required").value_or(true);
+
+  // Probe-specific keys live in a sub-table named after the kind, e.g. [check.tcp].
+  const toml::node* options_node = named.get(check.kind->name);
+  const toml::table* options_table = nullptr;
+  if (options_node) {
+    options_table = options_node->as_table();
+    if (!options_table) named.fail_at(*options_node, check.kind->name, "must be a table of probe options");
+    std::ostringstream text;
+    text << toml::toml_formatter(*options_table);
+    check.options_text = text.str();
+  }
+  ProbeOptions options(options_table, options_node ? options_node->source() : table.source(), named.context());
+  check.probe = check.kind->make(options);
+  options.finish();
+  named.reject_unknown();
+  return check;
+}
+
+}  // namespace
+
+bool is_reserved_label(std::string_view name) {
+  static constexpr std::string_view reserved[] = {"check", "probe", "target", "result", "phase", "le",
+                                                  "job",   "instance"};
+  return std::find(std::begin(reserved), std::end(reserved), name) != std::end(reserved);
+}
+
+Target parse_target(std::string_view text) {
+  Target target;
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) throw std::invalid_argument("missing ']' after IPv6 address");
+    target.host = std::string(text.substr(1, close - 1));
+    if (text.substr(close + 1, 1) != ":") throw std::invalid_argument("expected :port after ']'");
+    port_text = text.substr(close + 2);
+    boost::system::error_code ec;
+    asio::ip::make_address_v6(target.host, ec);
+    if (ec) throw std::invalid_argument("\"" + target.host + "\" is not an IPv6 address");
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw std::invalid_argument("expected host:port");
+    target.host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (target.host.find(':') != std::string::npos)
+      throw std::invalid_argument("an IPv6 address must be written in brackets, as [addr]:port");
+  }
+  if (target.host.empty()) throw std::invalid_argument("empty host");
+  for (char c : target.host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == ':' || c == '_' || c == '%';
+    if (!ok) throw std::invalid_argument(std::string("character '") + c + "' is not allowed in a host");
+  }
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+    throw std::invalid_argument("port must be a number from 1 to 65535");
+  target.port = static_cast<std::uint16_t>(port);
+  return target;
+}
+
+std::string CheckConfig::series_key() const {
+  std::string key = name + '\0' + std::string(kind->name) + '\0' + target.to_string();
+  for (const auto& [k, v] : labels) key += '\0' + k + '=' + v;
+  return key;
+}
+
+bool CheckConfig::same_schedule_as(const CheckConfig& other) const {
+  return series_key() == other.series_key() && interval == other.interval && timeout == other.timeout &&
+         required == other.required && options_text == other.options_text;
+}
+
+Config parse_config(std::string_view text, const std::string& source_name, const ProbeRegistry& registry) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    throw_config_error(e.source(), std::string(e.description()));
+  }
+
+  Config config;
+  config.agent = parse_agent(root);
+
+  if (const toml::node* checks = root.get("check")) {
+    const toml::array* list = checks->as_array();
+    if (!list || !list->is_array_of_tables())
+      throw_config_error(checks->source(), "\"check\" must be an array of tables: write each as [[check]]");
+    std::set<std::string, std::less<>> names;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const toml::table& table = *list->get(i)->as_table();
+      CheckConfig check = parse_check(table, i, config.agent, registry);
+      if (!names.insert(check.name).second)
+        throw_config_error(table.get("name")->source(), "check \"" + check.name + "\": duplicate check name");
+      config.checks.push_back(std::move(check));
+    }
+  }
+
+  for (const auto& [key, node] : root) {
+    if (key.str() == "agent" || key.str() == "check") continue;
+    throw_config_error(key.source().begin.line ? key.source() : node.source(),
+                       "unknown top-level key \"" + std::string(key.str()) + "\" (expected [agent] or [[check]])");
+  }
+  return config;
+}
+
+Config load_config_file(const std::string& path, const ProbeRegistry& registry) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot read the file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path, registry);
+}
+
+}  // namespace connectivity

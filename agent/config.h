@@ -1,0 +1,68 @@
+// The agent's configuration: TOML in, a validated Config out, or a ConfigError naming
+// file:line:col and the key.
+#pragma once
+
+#include "probes/probe.h"
+#include "probes/probe_options.h"
+#include "probes/registry.h"
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace connectivity {
+
+using Labels = std::vector<std::pair<std::string, std::string>>;  // sorted by name
+
+struct CheckConfig {
+  std::string name;
+  const ProbeKind* kind = nullptr;
+  Target target;
+  std::chrono::milliseconds interval{};
+  std::chrono::milliseconds timeout{};
+  Labels labels;  // the agent's global labels merged with the check's own (the check's win)
+  bool required = true;
+  std::shared_ptr<const Probe> probe;
+  // The options sub-table as TOML text: a changed option restarts the check's schedule.
+  std::string options_text;
+
+  // What makes two checks "the same series": the exported label set.
+  std::string series_key() const;
+  // Same series and same schedule and options: a reload leaves such a check running as is.
+  bool same_schedule_as(const CheckConfig& other) const;
+};
+
+struct AgentSettings {
+  std::string listen = "0.0.0.0:9470";
+  std::chrono::milliseconds interval{std::chrono::seconds(30)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(5)};
+  Labels labels;
+  std::size_t max_concurrent_probes = 256;
+  std::size_t resolver_threads = 4;
+};
+
+struct Config {
+  AgentSettings agent;
+  std::vector<CheckConfig> checks;
+};
+
+// `source_name` is used in error messages (the file path, or "<embedded default>").
+Config parse_config(std::string_view text, const std::string& source_name,
+                    const ProbeRegistry& registry = builtin_probes());
+Config load_config_file(const std::string& path, const ProbeRegistry& registry = builtin_probes());
+
+// The ILLiad outbound essentials, compiled in: used when no --config is given.
+std::string_view embedded_default_config();
+inline constexpr std::string_view kEmbeddedConfigName = "<embedded default>";
+
+// "host:port" or "[v6addr]:port"; throws std::invalid_argument with a reason.
+Target parse_target(std::string_view text);
+
+// Label names the agent sets itself, or that Prometheus reserves for the scrape.
+bool is_reserved_label(std::string_view name);
+
+}  // namespace connectivity

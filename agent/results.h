@@ -1,0 +1,90 @@
+// The results store: the one piece of state shared between the scheduler (writes one record
+// per run) and the exporters (read under the lock while rendering). No I/O under the lock.
+#pragma once
+
+#include "agent/config.h"
+
+#include <prometheus/histogram.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace connectivity {
+
+struct RunRecord {
+  std::string_view reason;
+  std::string detail;
+  std::vector<PhaseTiming> phases;
+  Clock::duration total{};
+  std::chrono::system_clock::time_point finished_at;  // wall clock, for _timestamp_seconds
+};
+
+// Everything exported about one check.
+struct CheckSeries {
+  explicit CheckSeries(const CheckConfig& check);
+
+  Labels labels;  // check, probe, target first, then the configured labels
+  const ProbeKind* kind;
+  std::vector<std::string_view> reasons;  // kCoreReasons then the kind's own
+  bool required;
+  double interval_seconds;
+
+  std::vector<std::uint64_t> runs_by_reason;  // parallel to `reasons`
+  prometheus::Histogram latency;
+  bool has_run = false;
+  bool up = false;
+  std::string_view last_reason;
+  std::vector<double> last_phase_seconds;  // parallel to kind->phases; 0 for phases not reached
+  double last_run_timestamp = 0;
+  double last_success_timestamp = 0;  // 0 until the first success
+};
+
+enum class Transition { none, first_result, went_up, went_down };
+
+class ResultsStore {
+ public:
+  // Makes the store hold exactly `checks`: series of checks still present (same label set)
+  // keep their counters, series of removed checks are dropped, new ones start at zero.
+  void configure(const std::vector<CheckConfig>& checks);
+  // Records a run of the check with this series key; ignored if it is no longer configured.
+  Transition record(const std::string& series_key, const RunRecord& run);
+  // Calls `visit` for every series, in check-name order, under the store's lock.
+  void visit(const std::function<void(const CheckSeries&)>& visit) const;
+  std::size_t size() const;
+  // Total runs recorded for one check (all reasons): tests wait on this.
+  std::uint64_t runs(const std::string& series_key) const;
+  // Blocks until runs(series_key) >= count or `limit` passes; returns whether it got there.
+  bool wait_for_runs(const std::string& series_key, std::uint64_t count, std::chrono::milliseconds limit) const;
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable recorded_;
+  std::map<std::string, std::unique_ptr<CheckSeries>> series_;  // by series key
+};
+
+// The agent's own figures, for connectivity_agent_* series.
+class AgentHealth {
+ public:
+  AgentHealth();
+  prometheus::Histogram scheduler_lag;
+  std::atomic<std::int64_t> probes_in_flight{0};
+  std::atomic<std::uint64_t> skipped_runs{0};
+  std::atomic<std::int64_t> checks_configured{0};
+  std::atomic<std::uint64_t> reloads_succeeded{0};
+  std::atomic<std::uint64_t> reloads_failed{0};
+  std::atomic<bool> last_reload_successful{true};
+  std::atomic<double> last_reload_success_timestamp{0};
+};
+
+double to_unix_seconds(std::chrono::system_clock::time_point t);
+
+}  // namespace connectivity

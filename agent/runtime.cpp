@@ -1,0 +1,177 @@
+#include "agent/runtime.h"
+
+#include "agent/log.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <cstdio>
+#include <future>
+#include <iostream>
+
+#ifndef CONNECTIVITY_AGENT_VERSION
+#define CONNECTIVITY_AGENT_VERSION "0.0.0"
+#endif
+
+namespace connectivity {
+
+std::string_view agent_version() { return CONNECTIVITY_AGENT_VERSION; }
+
+namespace {
+
+std::string config_source(const AgentOptions& options) {
+  return options.config_path ? *options.config_path : std::string(kEmbeddedConfigName);
+}
+
+Config load_initial(const AgentOptions& options) {
+  return options.config_path ? load_config_file(*options.config_path)
+                             : parse_config(embedded_default_config(), std::string(kEmbeddedConfigName));
+}
+
+// Each probe holds a descriptor: the soft limit (often 1024) would cap the agent far below
+// what the machine allows (../shared/PITFALLS.md, EMFILE).
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  log::info("file descriptor limit", {{"soft", std::to_string(limit.rlim_cur)}, {"hard", std::to_string(limit.rlim_max)}});
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options)
+    : options_(std::move(options)), keep_running_(io_.get_executor()), shutdown_deadline_(io_) {
+  Config config = load_initial(options_);
+  listen_ = options_.listen.value_or(config.agent.listen);
+  resolver_ = std::make_unique<Resolver>(config.agent.resolver_threads);
+  scheduler_ = std::make_unique<Scheduler>(io_, store_, health_, *resolver_, config.agent.max_concurrent_probes);
+  collector_ = std::make_shared<ExpositionCollector>(store_, health_, std::string(agent_version()));
+  http_ = std::make_unique<HttpServer>(listen_, HttpRoutes{
+      .metrics = [collector = collector_] { return render_text_exposition(*collector); },
+      .reload = [this] { return reload(); }});
+  scheduler_->apply(config.checks);
+  health_.last_reload_successful = true;
+  health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
+  std::string ports;
+  for (int port : http_->ports()) ports += (ports.empty() ? "" : ",") + std::to_string(port);
+  log::info("agent started", {{"version", agent_version()}, {"config", config_source(options_)},
+                              {"listen", listen_}, {"port", ports}, {"checks", std::to_string(config.checks.size())}});
+}
+
+Agent::~Agent() {
+  http_.reset();       // no more scrapes or reload requests
+  scheduler_.reset();  // cancels and unwinds every check loop
+  resolver_.reset();   // lookups still running drop their answers
+}
+
+int Agent::run() {
+  if (options_.handle_signals) {
+    signals_ = std::make_unique<asio::signal_set>(io_, SIGHUP, SIGTERM, SIGINT);
+    wait_for_signal();
+  }
+  io_.run();
+  log::info("agent stopped");
+  return 0;
+}
+
+void Agent::wait_for_signal() {
+  signals_->async_wait([this](const boost::system::error_code& error, int signal) {
+    if (error) return;
+    if (signal == SIGHUP) {
+      log::info("reloading config", {{"trigger", "SIGHUP"}, {"config", config_source(options_)}});
+      apply(load());
+      wait_for_signal();
+      return;
+    }
+    log::info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    stop();
+  });
+}
+
+void Agent::stop() {
+  asio::post(io_, [this] {
+    if (!keep_running_.owns_work()) return;  // already stopping
+    keep_running_.reset();
+    if (signals_) signals_->cancel();
+    // Loops end at their next suspension point; the deadline only guards against a stuck one.
+    shutdown_deadline_.expires_after(std::chrono::seconds(1));
+    shutdown_deadline_.async_wait([this](const boost::system::error_code& error) {
+      if (error) return;
+      log::warn("check loops did not end within 1s of shutdown; stopping anyway");
+      io_.stop();
+    });
+    scheduler_->stop([this] { shutdown_deadline_.cancel(); });
+  });
+}
+
+std::variant<Config, std::string> Agent::load() const {
+  try {
+    return load_initial(options_);
+  } catch (const ConfigError& e) {
+    return std::string(e.what());
+  }
+}
+
+std::optional<std::string> Agent::apply(std::variant<Config, std::string> loaded) {
+  if (auto* error = std::get_if<std::string>(&loaded)) {
+    health_.last_reload_successful = false;
+    ++health_.reloads_failed;
+    log::error("config rejected; previous config still running", {{"error", *error}});
+    return *error;
+  }
+  auto& config = std::get<Config>(loaded);
+  if (!options_.listen && config.agent.listen != listen_)
+    log::warn("listen address changed in config; it takes effect at restart",
+              {{"listening", listen_}, {"configured", config.agent.listen}});
+  scheduler_->apply(config.checks);
+  health_.last_reload_successful = true;
+  health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
+  ++health_.reloads_succeeded;
+  log::info("config reloaded", {{"checks", std::to_string(config.checks.size())}});
+  return std::nullopt;
+}
+
+std::optional<std::string> Agent::reload() {
+  // Parse here, on the caller's thread, so a large config does not hold up running probes.
+  auto loaded = std::make_shared<std::variant<Config, std::string>>(load());
+  auto done = std::make_shared<std::promise<std::optional<std::string>>>();
+  auto result = done->get_future();
+  asio::post(io_, [this, loaded, done] { done->set_value(apply(std::move(*loaded))); });
+  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+    return std::string("the agent did not apply the config within 10s (shutting down?)");
+  return result.get();
+}
+
+int run_agent_command(const AgentOptions& options) {
+  raise_descriptor_limit();
+  try {
+    Agent agent(options);
+    return agent.run();
+  } catch (const ConfigError& e) {
+    log::error("invalid config", {{"error", e.what()}});
+    return 2;
+  } catch (const std::exception& e) {
+    log::error("cannot start", {{"error", e.what()}});
+    return 1;
+  }
+}
+
+int validate_command(const std::string& path) {
+  try {
+    const Config config = load_config_file(path);
+    std::printf("%s: valid, %zu checks\n", path.c_str(), config.checks.size());
+    return 0;
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+}
+
+}  // namespace connectivity

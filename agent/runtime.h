@@ -1,0 +1,78 @@
+// The running agent: config, scheduler, results and HTTP endpoints wired together, with reload
+// (SIGHUP, POST /-/reload) and clean shutdown (SIGTERM, SIGINT).
+#pragma once
+
+#include "agent/config.h"
+#include "agent/results.h"
+#include "agent/scheduler.h"
+#include "exporters/http_server.h"
+#include "exporters/prometheus_exposition.h"
+#include "probes/resolver.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace connectivity {
+
+std::string_view agent_version();
+
+struct AgentOptions {
+  std::optional<std::string> config_path;  // none: the embedded default
+  std::optional<std::string> listen;       // overrides [agent].listen
+  bool handle_signals = true;
+};
+
+class Agent {
+ public:
+  // Throws ConfigError for a bad config, std::runtime_error when it cannot listen.
+  explicit Agent(AgentOptions options);
+  ~Agent();
+
+  // Runs until stop() or SIGTERM/SIGINT; returns the process exit code.
+  int run();
+  // Thread-safe.
+  void stop();
+  // Re-reads the config: on success it replaces the running one; on failure the old config
+  // keeps running and the error is returned. Thread-safe; call from any thread but the
+  // agent's own.
+  std::optional<std::string> reload();
+
+  std::vector<int> listening_ports() const { return http_->ports(); }
+  const ResultsStore& results() const { return store_; }
+  const AgentHealth& health() const { return health_; }
+
+ private:
+  std::variant<Config, std::string> load() const;
+  std::optional<std::string> apply(std::variant<Config, std::string> loaded);  // on the io thread
+  void wait_for_signal();
+
+  AgentOptions options_;
+  std::string listen_;
+  // Declaration order is teardown order reversed: the scheduler unwinds its loops while the
+  // store, health and resolver it uses are alive, and the io_context goes last.
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running_;
+  std::unique_ptr<asio::signal_set> signals_;
+  asio::steady_timer shutdown_deadline_;
+  ResultsStore store_;
+  AgentHealth health_;
+  std::unique_ptr<Resolver> resolver_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::shared_ptr<ExpositionCollector> collector_;
+  std::unique_ptr<HttpServer> http_;
+};
+
+// `connectivity-agent [--config FILE] [--listen ADDR]`: exit 0 after a clean shutdown,
+// 2 for a bad config, 1 when it cannot run (e.g. the address is in use).
+int run_agent_command(const AgentOptions& options);
+// `connectivity-agent validate --config FILE`: 0 when valid, 2 (with the error) when not.
+int validate_command(const std::string& path);
+
+}  // namespace connectivity

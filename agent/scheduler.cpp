@@ -1,0 +1,242 @@
+#include "agent/scheduler.h"
+
+#include "agent/log.h"
+#include "probes/resolver.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <utility>
+#include <boost/asio/post.hpp>
+#include <variant>
+
+namespace connectivity {
+
+namespace {
+
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  // FNV leaves the high bits of short, similar names ("check-1", "check-2") alike: mix them
+  // (the splitmix64 finalizer) before taking a fraction from the top bits.
+  hash ^= hash >> 30;
+  hash *= 0xbf58476d1ce4e5b9ull;
+  hash ^= hash >> 27;
+  hash *= 0x94d049bb133111ebull;
+  hash ^= hash >> 31;
+  return hash;
+}
+
+// A probe that throws is a bug in the probe, not a network outcome: report it as `error`
+// rather than losing the run. Returning (never throwing) also matters for `||` below, which
+// would otherwise wait for the deadline timer.
+asio::awaitable<ProbeResult> run_guarded(const Probe& probe, ProbeContext& ctx) {
+  try {
+    co_return co_await probe.run(ctx);
+  } catch (const std::exception& e) {
+    co_return ProbeResult{reason::error, std::string("probe failed: ") + e.what()};
+  }
+}
+
+}  // namespace
+
+asio::awaitable<RunRecord> run_probe(const CheckConfig& check, Resolver& resolver) {
+  using namespace asio::experimental::awaitable_operators;
+  const auto started = Clock::now();
+  const auto deadline = started + check.timeout;
+  const auto executor = co_await asio::this_coro::executor;
+  ProbeContext ctx(executor, check.target, deadline, resolver);
+  asio::steady_timer deadline_timer(executor, deadline);
+
+  // Whichever ends first wins; the other is cancelled and awaited, so no probe outlives its run.
+  auto outcome = co_await (run_guarded(*check.probe, ctx) ||
+                           deadline_timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  RunRecord run;
+  if (auto* result = std::get_if<0>(&outcome)) {
+    run.reason = result->reason;
+    run.detail = std::move(result->detail);
+  } else {
+    ctx.end_phase_at(deadline);
+    run.reason = reason::timeout;
+    run.detail = "no result within " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(check.timeout).count()) + "ms";
+    if (!ctx.phases().empty()) run.detail += " (in phase " + std::string(ctx.phases().back().name) + ")";
+  }
+  ctx.end_phase();
+  run.phases = ctx.phases();
+  run.total = std::max(Clock::now() - started, Clock::duration::zero());
+  run.finished_at = std::chrono::system_clock::now();
+  co_return run;
+}
+
+Clock::duration spread_offset(std::string_view check_name, Clock::duration interval) {
+  const double fraction = static_cast<double>(fnv1a(check_name) >> 11) / static_cast<double>(1ull << 53);
+  return std::chrono::duration_cast<Clock::duration>(interval * fraction);
+}
+
+struct ConcurrencyLimit::Waiter {
+  explicit Waiter(const asio::any_io_executor& ex) : wakeup(ex, Clock::time_point::max()) {}
+  asio::steady_timer wakeup;
+  bool granted = false;
+};
+
+ConcurrencyLimit::ConcurrencyLimit(asio::any_io_executor executor, std::size_t limit)
+    : executor_(std::move(executor)), limit_(std::max<std::size_t>(limit, 1)) {}
+
+asio::awaitable<bool> ConcurrencyLimit::acquire() {
+  if (in_use_ < limit_ && waiters_.empty()) {
+    ++in_use_;
+    co_return true;
+  }
+  Waiter waiter(executor_);
+  waiters_.push_back(&waiter);
+  // However the wait ends (granted, cancelled, or the coroutine destroyed), the queue must not
+  // keep a pointer to this frame.
+  struct Unqueue {
+    ConcurrencyLimit& limit;
+    Waiter& waiter;
+    ~Unqueue() { std::erase(limit.waiters_, &waiter); }
+  } unqueue{*this, waiter};
+  co_await waiter.wakeup.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return waiter.granted;
+}
+
+void ConcurrencyLimit::release() {
+  if (!waiters_.empty()) {
+    // Hand the slot straight to the next waiter: in_use_ stays the same.
+    Waiter* next = waiters_.front();
+    waiters_.pop_front();
+    next->granted = true;
+    next->wakeup.cancel();
+    return;
+  }
+  if (in_use_ > 0) --in_use_;
+}
+
+Scheduler::Scheduler(asio::io_context& io, ResultsStore& store, AgentHealth& health, Resolver& resolver,
+                     std::size_t max_concurrent_probes)
+    : io_(io), store_(store), health_(health), resolver_(resolver), limit_(io.get_executor(), max_concurrent_probes) {}
+
+Scheduler::~Scheduler() {
+  stop();
+  // Coroutine frames refer to this object: let them unwind while it is alive. They end at
+  // their next suspension point, so this is quick; the bound guards against a stuck probe.
+  const auto give_up = Clock::now() + std::chrono::seconds(2);
+  io_.restart();
+  while (running_loops_ > 0 && Clock::now() < give_up) io_.run_one_for(std::chrono::milliseconds(50));
+  if (running_loops_ > 0) log::error("check loops still running at shutdown", {{"count", std::to_string(running_loops_)}});
+}
+
+void Scheduler::apply(const std::vector<CheckConfig>& checks) {
+  std::map<std::string, const CheckConfig*, std::less<>> wanted;
+  for (const auto& c : checks) wanted.emplace(c.name, &c);
+
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    auto w = wanted.find(it->first);
+    if (w != wanted.end() && w->second->same_schedule_as(it->second->check)) {
+      ++it;
+      continue;
+    }
+    cancel(it->second);
+    it = jobs_.erase(it);
+  }
+  store_.configure(checks);
+  for (const auto& c : checks)
+    if (!jobs_.contains(c.name)) start(c);
+  health_.checks_configured = static_cast<std::int64_t>(jobs_.size());
+}
+
+void Scheduler::stop(std::function<void()> all_ended) {
+  for (auto& [name, job] : jobs_) cancel(job);
+  jobs_.clear();
+  health_.checks_configured = 0;
+  all_ended_ = std::move(all_ended);
+  if (running_loops_ == 0 && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
+}
+
+void Scheduler::start(const CheckConfig& check) {
+  auto job = std::make_shared<Job>();
+  job->check = check;
+  job->series_key = check.series_key();
+  jobs_.emplace(check.name, job);
+  ++running_loops_;
+  asio::co_spawn(io_, run_check(job),
+                 asio::bind_cancellation_slot(job->stop_signal.slot(), [this, job, name = check.name](std::exception_ptr e) {
+                   job->finished = true;
+                   if (--running_loops_ == 0 && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
+                   if (!e) return;
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const boost::system::system_error& error) {
+                     if (error.code() == asio::error::operation_aborted) return;  // cancelled: expected
+                     log::error("check loop ended", {{"check", name}, {"error", error.what()}});
+                   } catch (const std::exception& error) {
+                     log::error("check loop ended", {{"check", name}, {"error", error.what()}});
+                   }
+                 }));
+}
+
+void Scheduler::cancel(const std::shared_ptr<Job>& job) {
+  job->stopped = true;
+  // co_spawn forwards an emit to the coroutine by dispatch, through a handler that lives in
+  // the job's signal. Emitted from outside the io thread, that becomes a post which can run
+  // after the loop (and the job) are gone. Emitting from a handler on the io thread that holds
+  // the job, and only while its loop runs, keeps every piece alive.
+  asio::post(io_, [job] {
+    if (!job->finished) job->stop_signal.emit(asio::cancellation_type::terminal);
+  });
+}
+
+asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
+  const Clock::duration interval = job->check.interval;
+  Clock::time_point next = Clock::now() + spread_offset(job->check.name, interval);
+  asio::steady_timer timer(io_);
+  while (!job->stopped) {
+    timer.expires_at(next);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (job->stopped) co_return;
+    const Clock::time_point scheduled = next;
+
+    if (!co_await limit_.acquire()) co_return;
+    struct Slot {
+      ConcurrencyLimit& limit;
+      AgentHealth& health;
+      ~Slot() {
+        --health.probes_in_flight;
+        limit.release();
+      }
+    } slot{limit_, health_};
+    ++health_.probes_in_flight;
+    if (job->stopped) co_return;
+
+    health_.scheduler_lag.Observe(std::chrono::duration<double>(Clock::now() - scheduled).count());
+    RunRecord run = co_await run_probe(job->check, resolver_);
+    if (job->stopped) co_return;  // removed or replaced while running: its result is not reported
+
+    const Transition change = store_.record(job->series_key, run);
+    if (change == Transition::went_down || (change == Transition::first_result && run.reason != reason::success))
+      log::warn("check down", {{"check", job->check.name}, {"target", job->check.target.to_string()},
+                               {"reason", run.reason}, {"detail", run.detail}});
+    else if (change == Transition::went_up || change == Transition::first_result)
+      log::info("check up", {{"check", job->check.name}, {"target", job->check.target.to_string()}});
+
+    // Fixed rate: the next run is due one interval after this one was due. Slots already
+    // missed (the agent was starved) are skipped and counted, never run in a burst.
+    next = scheduled + interval;
+    const auto now = Clock::now();
+    if (next <= now) {
+      const auto missed = (now - next) / interval + 1;
+      health_.skipped_runs += static_cast<std::uint64_t>(missed);
+      next += missed * interval;
+    }
+  }
+}
+
+}  // namespace connectivity

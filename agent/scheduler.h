@@ -1,0 +1,90 @@
+// Runs every configured check on its interval, on one io_context.
+#pragma once
+
+#include "agent/config.h"
+#include "agent/results.h"
+
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace connectivity {
+
+class Resolver;
+
+// One run of `check`'s probe, cut off at its timeout. Never throws for probe outcomes; a
+// probe cancelled by its caller (terminal cancellation) returns promptly too.
+asio::awaitable<RunRecord> run_probe(const CheckConfig& check, Resolver& resolver);
+
+// Where in its interval a check first runs: a fixed fraction from a hash of its name, the way
+// Prometheus offsets scrapes. Stable across restarts and reloads; spreads checks that share an
+// interval instead of starting them all at once.
+Clock::duration spread_offset(std::string_view check_name, Clock::duration interval);
+
+// At most `limit` probes in flight; the rest wait their turn in order. Used from one thread.
+class ConcurrencyLimit {
+ public:
+  ConcurrencyLimit(asio::any_io_executor executor, std::size_t limit);
+  // True when a slot is held (release it), false when the wait was cancelled.
+  asio::awaitable<bool> acquire();
+  void release();
+  std::size_t in_use() const { return in_use_; }
+
+ private:
+  struct Waiter;
+  asio::any_io_executor executor_;
+  std::size_t limit_;
+  std::size_t in_use_ = 0;
+  std::deque<Waiter*> waiters_;
+};
+
+class Scheduler {
+ public:
+  Scheduler(asio::io_context& io, ResultsStore& store, AgentHealth& health, Resolver& resolver,
+            std::size_t max_concurrent_probes);
+  // Cancels what is left and runs the io_context (bounded) until every check loop has ended.
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Makes the running set equal `checks`: unchanged checks keep their schedule, removed ones
+  // are cancelled (a probe in flight included), changed and new ones start. Call on the
+  // io_context's thread (or before it runs).
+  void apply(const std::vector<CheckConfig>& checks);
+  // Cancels every check. `all_ended` (optional) is called on the io thread once every loop
+  // has unwound: the io_context then has no scheduler work left.
+  void stop(std::function<void()> all_ended = {});
+  std::size_t running_loops() const { return running_loops_; }
+
+ private:
+  struct Job {
+    CheckConfig check;
+    std::string series_key;
+    asio::cancellation_signal stop_signal;
+    bool stopped = false;   // removed: its results are no longer wanted
+    bool finished = false;  // its loop has ended
+  };
+
+  void start(const CheckConfig& check);
+  void cancel(const std::shared_ptr<Job>& job);
+  asio::awaitable<void> run_check(std::shared_ptr<Job> job);
+
+  asio::io_context& io_;
+  ResultsStore& store_;
+  AgentHealth& health_;
+  Resolver& resolver_;
+  ConcurrencyLimit limit_;
+  std::map<std::string, std::shared_ptr<Job>> jobs_;  // by check name
+  std::size_t running_loops_ = 0;
+  std::function<void()> all_ended_;
+};
+
+}  // namespace connectivity

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building (and, with --test, testing) connectivity-agent needs, from Debian
+# bookworm. Runs apt-get only when something is missing, so a second run is quick.
+set -euo pipefail
+
+build_packages=(
+  cmake ninja-build g++   # the toolchain
+  libboost1.81-dev        # Asio (with per-operation cancellation) and later Beast
+  prometheus-cpp-dev      # metric model and text exposition format
+  libcivetweb-dev         # the HTTP server for /metrics, /-/healthy, /-/reload
+  libtomlplusplus-dev     # the TOML config, with source positions for errors
+  libcli11-dev            # the command line
+)
+test_packages=(
+  libgtest-dev            # unit tests
+  nftables iproute2       # drop/reject rules inside network namespaces the tests create
+  curl python3            # the end-to-end test's client and loopback peer
+)
+
+packages=("${build_packages[@]}")
+[ "${1:-}" = "--test" ] && packages+=("${test_packages[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing: ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

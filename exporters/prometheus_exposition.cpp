@@ -1,0 +1,119 @@
+#include "exporters/prometheus_exposition.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+
+namespace connectivity {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+ClientMetric with_labels(const Labels& labels) {
+  ClientMetric m;
+  m.label.reserve(labels.size() + 1);
+  for (const auto& [name, value] : labels) m.label.push_back({name, value});
+  return m;
+}
+
+ClientMetric gauge(const Labels& labels, double value) {
+  ClientMetric m = with_labels(labels);
+  m.gauge.value = value;
+  return m;
+}
+
+ClientMetric gauge(const Labels& labels, std::string extra_name, std::string extra_value, double value) {
+  ClientMetric m = gauge(labels, value);
+  m.label.push_back({std::move(extra_name), std::move(extra_value)});
+  return m;
+}
+
+}  // namespace
+
+ExpositionCollector::ExpositionCollector(const ResultsStore& store, const AgentHealth& health, std::string version)
+    : store_(store), health_(health), version_(std::move(version)) {}
+
+std::vector<MetricFamily> ExpositionCollector::Collect() const {
+  auto up = family("connectivity_up", "1 when the check's last run succeeded, 0 when it failed (absent before the first run).", MetricType::Gauge);
+  auto phase = family("connectivity_probe_duration_seconds", "Duration of each phase of the check's last run; 0 for phases not reached.", MetricType::Gauge);
+  auto latency = family("connectivity_probe_latency_seconds", "Total duration of every run of the check.", MetricType::Histogram);
+  auto runs = family("connectivity_probes_total", "Runs of the check by result: success or the failure reason.", MetricType::Counter);
+  auto last_result = family("connectivity_last_result_info", "The result of the check's last run, as a label.", MetricType::Gauge);
+  auto last_success = family("connectivity_last_success_timestamp_seconds", "Unix time of the check's last successful run.", MetricType::Gauge);
+  auto last_run = family("connectivity_last_run_timestamp_seconds", "Unix time the check's last run ended.", MetricType::Gauge);
+  auto required = family("connectivity_check_required", "1 when the check is required (its failure should page), else 0.", MetricType::Gauge);
+  auto interval = family("connectivity_check_interval_seconds", "The check's configured interval.", MetricType::Gauge);
+
+  store_.visit([&](const CheckSeries& s) {
+    for (std::size_t i = 0; i < s.reasons.size(); ++i) {
+      ClientMetric m = with_labels(s.labels);
+      m.label.push_back({"result", std::string(s.reasons[i])});
+      m.counter.value = static_cast<double>(s.runs_by_reason[i]);
+      runs.metric.push_back(std::move(m));
+    }
+    ClientMetric hist = s.latency.Collect();
+    ClientMetric labelled = with_labels(s.labels);
+    labelled.histogram = std::move(hist.histogram);
+    latency.metric.push_back(std::move(labelled));
+    required.metric.push_back(gauge(s.labels, s.required ? 1 : 0));
+    interval.metric.push_back(gauge(s.labels, s.interval_seconds));
+    if (!s.has_run) return;
+    up.metric.push_back(gauge(s.labels, s.up ? 1 : 0));
+    for (std::size_t i = 0; i < s.kind->phases.size(); ++i)
+      phase.metric.push_back(gauge(s.labels, "phase", std::string(s.kind->phases[i]), s.last_phase_seconds[i]));
+    last_result.metric.push_back(gauge(s.labels, "result", std::string(s.last_reason), 1));
+    last_run.metric.push_back(gauge(s.labels, s.last_run_timestamp));
+    if (s.last_success_timestamp > 0) last_success.metric.push_back(gauge(s.labels, s.last_success_timestamp));
+  });
+
+  auto build = family("connectivity_agent_build_info", "The agent's version, valued 1.", MetricType::Gauge);
+  build.metric.push_back(gauge({}, "version", version_, 1));
+  auto reload_ok = family("connectivity_agent_config_last_reload_successful", "1 when the last config (re)load succeeded, 0 when it was rejected.", MetricType::Gauge);
+  reload_ok.metric.push_back(gauge({}, health_.last_reload_successful ? 1 : 0));
+  auto reload_ts = family("connectivity_agent_config_last_reload_success_timestamp_seconds", "Unix time of the last successful config (re)load.", MetricType::Gauge);
+  reload_ts.metric.push_back(gauge({}, health_.last_reload_success_timestamp.load()));
+  auto reloads = family("connectivity_agent_config_reloads_total", "Config reloads by result (success, failure).", MetricType::Counter);
+  for (auto [result, count] : {std::pair{"success", health_.reloads_succeeded.load()}, std::pair{"failure", health_.reloads_failed.load()}}) {
+    ClientMetric m;
+    m.label.push_back({"result", result});
+    m.counter.value = static_cast<double>(count);
+    reloads.metric.push_back(std::move(m));
+  }
+  auto lag = family("connectivity_agent_scheduler_lag_seconds", "How late each run started against its schedule.", MetricType::Histogram);
+  lag.metric.push_back(health_.scheduler_lag.Collect());
+  auto in_flight = family("connectivity_agent_probes_in_flight", "Probes running now.", MetricType::Gauge);
+  in_flight.metric.push_back(gauge({}, static_cast<double>(health_.probes_in_flight.load())));
+  auto checks = family("connectivity_agent_checks", "Checks configured.", MetricType::Gauge);
+  checks.metric.push_back(gauge({}, static_cast<double>(health_.checks_configured.load())));
+  auto skipped = family("connectivity_agent_skipped_runs_total", "Scheduled runs skipped because the agent could not start them in time.", MetricType::Counter);
+  {
+    ClientMetric m;
+    m.counter.value = static_cast<double>(health_.skipped_runs.load());
+    skipped.metric.push_back(std::move(m));
+  }
+
+  std::vector<MetricFamily> out;
+  for (auto* f : {&up, &phase, &latency, &runs, &last_result, &last_success, &last_run, &required, &interval, &build,
+                  &reload_ok, &reload_ts, &reloads, &lag, &in_flight, &checks, &skipped})
+    if (!f->metric.empty()) out.push_back(std::move(*f));
+  return out;
+}
+
+std::string render_text_exposition(const prometheus::Collectable& collectable) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, collectable.Collect());
+  return out.str();
+}
+
+}  // namespace connectivity

@@ -1,0 +1,111 @@
+// The probe interface: every protocol check is one Probe, run by the scheduler.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace connectivity {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+// Label values of connectivity_probes_total{result}. A probe kind may add its own reasons
+// (ProbeKind::extra_reasons) so every reason it can report is exported up front.
+namespace reason {
+inline constexpr std::string_view success = "success";
+inline constexpr std::string_view dns_error = "dns_error";
+inline constexpr std::string_view refused = "refused";
+inline constexpr std::string_view timeout = "timeout";
+inline constexpr std::string_view unreachable = "unreachable";
+inline constexpr std::string_view reset = "reset";
+// The agent itself ran out of descriptors or buffers: not the target's fault (PITFALLS: EMFILE).
+inline constexpr std::string_view resource_exhausted = "resource_exhausted";
+// Anything not classified above; the run's detail line says what.
+inline constexpr std::string_view error = "error";
+}  // namespace reason
+
+inline constexpr std::string_view kCoreReasons[] = {
+    reason::success,     reason::dns_error, reason::refused,
+    reason::timeout,     reason::unreachable, reason::reset,
+    reason::resource_exhausted, reason::error};
+
+enum class AddressFamily { any, ipv4, ipv6 };
+
+struct Target {
+  std::string host;  // name or address, without IPv6 brackets
+  std::uint16_t port = 0;
+  // host:port, with brackets for IPv6 literals: the form used in labels and logs.
+  std::string to_string() const;
+};
+
+struct PhaseTiming {
+  std::string_view name;
+  Clock::duration took{};
+};
+
+class Resolver;
+
+// What a probe gets for one run. Phases are recorded here rather than returned, so that a run
+// cut off by its deadline still shows the phase it died in (as blackbox_exporter does).
+class ProbeContext {
+ public:
+  ProbeContext(asio::any_io_executor executor, const Target& target,
+               Clock::time_point deadline, Resolver& resolver);
+
+  const asio::any_io_executor& executor() const { return executor_; }
+  const Target& target() const { return target_; }
+  Clock::time_point deadline() const { return deadline_; }
+  Resolver& resolver() const { return resolver_; }
+
+  // Starts timing `name`, ending the phase in progress, if any.
+  void begin_phase(std::string_view name);
+  void end_phase();
+  // Ends the phase in progress at `now`: the runner calls this when it cuts a run off.
+  void end_phase_at(Clock::time_point now);
+  const std::vector<PhaseTiming>& phases() const { return phases_; }
+
+ private:
+  asio::any_io_executor executor_;
+  const Target& target_;
+  Clock::time_point deadline_;
+  Resolver& resolver_;
+  std::vector<PhaseTiming> phases_;
+  Clock::time_point phase_started_{};
+  bool phase_open_ = false;
+};
+
+struct ProbeResult {
+  std::string_view reason = reason::error;  // one of kCoreReasons or the kind's extra_reasons
+  std::string detail;                       // one human line for logs, e.g. the errno text
+};
+
+class Probe {
+ public:
+  virtual ~Probe() = default;
+  // Runs once against ctx.target(). Returns a result and never throws for network outcomes.
+  // The runner cancels the awaiting coroutine (terminal cancellation) at the deadline or when
+  // the check is removed; every wait inside must honour that.
+  virtual asio::awaitable<ProbeResult> run(ProbeContext& ctx) const = 0;
+};
+
+class ProbeOptions;
+
+// A probe kind: its name in `probe = "..."`, what it exports up front, and how it is built
+// from the check's options sub-table.
+struct ProbeKind {
+  std::string_view name;
+  std::span<const std::string_view> phases;         // every phase, in order
+  std::span<const std::string_view> extra_reasons;  // beyond kCoreReasons
+  std::function<std::unique_ptr<Probe>(ProbeOptions&)> make;
+};
+
+}  // namespace connectivity

@@ -1,0 +1,33 @@
+#include "probes/registry.h"
+
+#include "probes/tcp/tcp_probe.h"
+
+namespace connectivity {
+
+void ProbeRegistry::add(const ProbeKind& kind) { kinds_.emplace(std::string(kind.name), &kind); }
+
+const ProbeKind* ProbeRegistry::find(std::string_view name) const {
+  auto it = kinds_.find(name);
+  return it == kinds_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string_view> ProbeRegistry::names() const {
+  std::vector<std::string_view> out;
+  for (const auto& [name, kind] : kinds_) out.push_back(kind->name);
+  return out;
+}
+
+void RegisterBuiltinProbes(ProbeRegistry& registry) {
+  registry.add(tcp_probe_kind());
+}
+
+const ProbeRegistry& builtin_probes() {
+  static const ProbeRegistry registry = [] {
+    ProbeRegistry r;
+    RegisterBuiltinProbes(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace connectivity

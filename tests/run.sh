@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Fresh Debian bookworm machine to a full test run: installs build and test dependencies,
+# builds with warnings as errors, and runs every test (ctest: unit tests and the end-to-end
+# test of the binary), then again under AddressSanitizer+UndefinedBehaviorSanitizer, and the
+# threaded parts (scheduler, running agent) under ThreadSanitizer.
+# Run as root for the network-namespace tests (they skip, saying so, otherwise).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/install-deps.sh --test
+
+jobs=$(nproc)
+build() {  # build DIR [cmake args...]
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -G Ninja -DCONNECTIVITY_WERROR=ON "$@" > /dev/null
+  cmake --build "$dir" -j "$jobs"
+}
+
+echo "== release build and tests"
+build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ctest --test-dir build/release --output-on-failure -j "$jobs"
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
+build build/asan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=address,undefined
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan --output-on-failure -j "$jobs"
+
+echo "== ThreadSanitizer (scheduler, running agent)"
+build build/tsan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=thread
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(Schedule|Scheduler|RunningAgent|AgentStartup)\.'

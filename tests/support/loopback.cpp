@@ -1,0 +1,114 @@
+#include "tests/support/loopback.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+
+namespace connectivity::testing {
+
+namespace asio = boost::asio;
+
+LoopbackListener::LoopbackListener(bool ipv6)
+    : acceptor_(io_, {ipv6 ? asio::ip::address(asio::ip::address_v6::loopback())
+                           : asio::ip::address(asio::ip::address_v4::loopback()),
+                      0}) {
+  port_ = acceptor_.local_endpoint().port();
+  accept_next();
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+LoopbackListener::~LoopbackListener() {
+  asio::post(io_, [this] { acceptor_.close(); });
+  thread_.join();
+}
+
+void LoopbackListener::accept_next() {
+  acceptor_.async_accept([this](const boost::system::error_code& error, asio::ip::tcp::socket socket) {
+    if (error) return;
+    ++accepted_;
+    socket.close();
+    accept_next();
+  });
+}
+
+RefusedPort::RefusedPort() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error("cannot reserve a loopback port");
+  port_ = ntohs(addr.sin_port);
+}
+
+RefusedPort::~RefusedPort() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int shell(const std::string& command) {
+  const int status = std::system(command.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+NetworkNamespace::NetworkNamespace() {
+  static std::atomic<int> counter{0};
+  name_ = "ca-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  if (::geteuid() != 0) {
+    why_ = "needs root to create a network namespace";
+    return;
+  }
+  if (shell("command -v ip >/dev/null && command -v nft >/dev/null") != 0) {
+    why_ = "needs the ip (iproute2) and nft (nftables) commands";
+    return;
+  }
+  if (shell("ip netns add " + name_ + " && ip -n " + name_ + " link set lo up") != 0) {
+    why_ = "ip netns add failed (no CAP_SYS_ADMIN in this sandbox?)";
+    shell("ip netns delete " + name_ + " 2>/dev/null");
+    return;
+  }
+  ok_ = true;
+}
+
+NetworkNamespace::~NetworkNamespace() {
+  if (ok_) shell("ip netns delete " + name_);
+}
+
+bool NetworkNamespace::nft(const std::string& ruleset) {
+  const std::string file = "/tmp/" + name_ + ".nft";
+  std::ofstream(file) << ruleset;
+  const bool loaded = shell("ip netns exec " + name_ + " nft -f " + file) == 0;
+  std::remove(file.c_str());
+  return loaded;
+}
+
+void NetworkNamespace::run_inside(const std::function<void()>& body) {
+  std::exception_ptr failure;
+  std::thread inside([&] {
+    const int fd = ::open(("/var/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+      failure = std::make_exception_ptr(std::runtime_error("setns into " + name_ + " failed"));
+      if (fd >= 0) ::close(fd);
+      return;
+    }
+    ::close(fd);
+    try {
+      body();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  inside.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
+}  // namespace connectivity::testing

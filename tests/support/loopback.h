@@ -1,0 +1,68 @@
+// Real peers and network conditions for tests: loopback listeners, refused ports, and
+// network namespaces (created by the test, root only) with nft rules for drops and rejects.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace connectivity::testing {
+
+// Accepts and closes connections on 127.0.0.1 (or ::1) on a port of the kernel's choosing.
+class LoopbackListener {
+ public:
+  explicit LoopbackListener(bool ipv6 = false);
+  ~LoopbackListener();
+  std::uint16_t port() const { return port_; }
+  std::uint64_t accepted() const { return accepted_.load(); }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  std::atomic<std::uint64_t> accepted_{0};
+  std::thread thread_;
+  void accept_next();
+};
+
+// A loopback port that refuses connections: bound (so nobody else takes it) but not listening.
+class RefusedPort {
+ public:
+  RefusedPort();
+  ~RefusedPort();
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+// A network namespace with only `lo` up, removed on destruction. Construction fails (ok()
+// false, with why()) when not root or when `ip`/`nft` are missing: tests then skip.
+class NetworkNamespace {
+ public:
+  NetworkNamespace();
+  ~NetworkNamespace();
+  bool ok() const { return ok_; }
+  const std::string& why() const { return why_; }
+  const std::string& name() const { return name_; }
+  // Loads an nft ruleset inside the namespace; false on failure.
+  bool nft(const std::string& ruleset);
+  // Runs `body` on a thread that has entered the namespace, and waits for it.
+  void run_inside(const std::function<void()>& body);
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+  std::string why_;
+};
+
+// Runs a shell command; returns its exit status.
+int shell(const std::string& command);
+
+}  // namespace connectivity::testing

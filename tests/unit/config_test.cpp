@@ -1,0 +1,163 @@
+#include "agent/config.h"
+#include "agent/duration.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace connectivity {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Parses and returns the error message; fails the test if the config is accepted.
+std::string error_of(const std::string& text) {
+  try {
+    parse_config(text, "test.toml");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "config was accepted:\n" << text;
+  return {};
+}
+
+constexpr const char* kValid = R"(
+[agent]
+listen = "127.0.0.1:9470"
+interval = "15s"
+timeout = "2s"
+labels = { site = "main-library" }
+
+[[check]]
+name = "oclc"
+probe = "tcp"
+target = "webservices.oclc.org:443"
+labels = { vendor = "oclc", site = "override" }
+
+[[check]]
+name = "v6"
+probe = "tcp"
+target = "[2001:db8::1]:210"
+interval = "1m"
+timeout = "500ms"
+required = false
+[check.tcp]
+address_family = "ipv6"
+)";
+
+TEST(Duration, ParsesPrometheusStyle) {
+  EXPECT_EQ(parse_duration("500ms"), 500ms);
+  EXPECT_EQ(parse_duration("30s"), 30s);
+  EXPECT_EQ(parse_duration("1m30s"), 90s);
+  EXPECT_EQ(parse_duration("2h"), 2h);
+  EXPECT_EQ(parse_duration("1d"), 24h);
+  EXPECT_EQ(parse_duration("1s500ms"), 1500ms);
+  for (const char* bad : {"", "30", "s", "1.5s", "30sec", "-1s", "1s1m", "1s1s", "99999999999999999999s", " 1s"})
+    EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
+}
+
+TEST(Target, ParsesHostPortAndBracketedIPv6) {
+  auto t = parse_target("webservices.oclc.org:443");
+  EXPECT_EQ(t.host, "webservices.oclc.org");
+  EXPECT_EQ(t.port, 443);
+  t = parse_target("[::1]:210");
+  EXPECT_EQ(t.host, "::1");
+  EXPECT_EQ(t.to_string(), "[::1]:210");
+  for (const char* bad : {"host", "host:", ":80", "host:0", "host:65536", "host:http", "::1:80", "[::1]80",
+                          "[nothost]:80", "bad host:80", "[::1:80"})
+    EXPECT_THROW(parse_target(bad), std::invalid_argument) << bad;
+}
+
+TEST(Config, ParsesAValidConfig) {
+  const Config c = parse_config(kValid, "test.toml");
+  EXPECT_EQ(c.agent.listen, "127.0.0.1:9470");
+  ASSERT_EQ(c.checks.size(), 2u);
+  const auto& oclc = c.checks[0];
+  EXPECT_EQ(oclc.kind->name, "tcp");
+  EXPECT_EQ(oclc.interval, 15s);  // agent default
+  EXPECT_EQ(oclc.timeout, 2s);
+  EXPECT_TRUE(oclc.required);
+  // Global labels merged in, the check's own value wins.
+  const Labels expected{{"site", "override"}, {"vendor", "oclc"}};
+  EXPECT_EQ(oclc.labels, expected);
+  const auto& v6 = c.checks[1];
+  EXPECT_EQ(v6.target.host, "2001:db8::1");
+  EXPECT_EQ(v6.interval, 60s);
+  EXPECT_EQ(v6.timeout, 500ms);
+  EXPECT_FALSE(v6.required);
+  EXPECT_EQ(v6.labels, (Labels{{"site", "main-library"}}));
+  EXPECT_NE(v6.options_text.find("ipv6"), std::string::npos);
+}
+
+TEST(Config, EveryErrorNamesFileLineColumnAndKey) {
+  struct Case {
+    const char* what;
+    std::string text;
+    std::string expected;  // a substring of the message, position included
+  };
+  const std::string head = "[[check]]\nname = \"a\"\nprobe = \"tcp\"\n";
+  const std::vector<Case> cases{
+      {"missing key", "[[check]]\nname = \"a\"\nprobe = \"tcp\"\n", "test.toml:1:1: check \"a\": missing required key \"target\""},
+      {"missing name", "[[check]]\nprobe = \"tcp\"\ntarget = \"h:1\"\n", "test.toml:1:1: check #1: missing required key \"name\""},
+      {"unknown key", head + "target = \"h:1\"\nintervall = \"5s\"\n", "test.toml:5:1: check \"a\": unknown key \"intervall\""},
+      {"unknown agent key", "[agent]\nlisten = \"x:1\"\nport = 9\n", "test.toml:3:1: [agent]: unknown key \"port\""},
+      {"unknown top-level", "[agnet]\n", "test.toml:1:2: unknown top-level key \"agnet\""},
+      {"unknown probe option", head + "target = \"h:1\"\n[check.tcp]\nfamily = \"ipv4\"\n", "test.toml:6:1: check \"a\": unknown key \"family\""},
+      {"option of another probe", head + "target = \"h:1\"\n[check.tls]\nserver_name = \"x\"\n", "check \"a\": unknown key \"tls\""},
+      {"bad option value", head + "target = \"h:1\"\n[check.tcp]\naddress_family = \"ip4\"\n", "test.toml:6:18: check \"a\": key \"address_family\": must be one of"},
+      {"bad duration", head + "target = \"h:1\"\ninterval = \"30 seconds\"\n", "test.toml:5:12: check \"a\": key \"interval\": bad duration \"30 seconds\""},
+      {"duration not a string", head + "target = \"h:1\"\ntimeout = 5\n", "test.toml:5:11: check \"a\": key \"timeout\": must be a duration string"},
+      {"timeout over interval", head + "target = \"h:1\"\ninterval = \"1s\"\ntimeout = \"2s\"\n", "test.toml:6:11: check \"a\": timeout 2s is longer than the interval 1s"},
+      {"duplicate name", head + "target = \"h:1\"\n" + head + "target = \"h:2\"\n", "test.toml:6:8: check \"a\": duplicate check name"},
+      {"bad target", head + "target = \"h\"\n", "test.toml:4:10: check \"a\": key \"target\": bad target \"h\": expected host:port"},
+      {"bad port", head + "target = \"h:99999\"\n", "key \"target\": bad target \"h:99999\": port must be"},
+      {"unknown probe", "[[check]]\nname = \"a\"\nprobe = \"icmp\"\ntarget = \"h:1\"\n", "test.toml:3:9: check \"a\": key \"probe\": unknown probe kind \"icmp\" (known: tcp)"},
+      {"reserved label", head + "target = \"h:1\"\nlabels = { target = \"x\" }\n", "label name \"target\" is reserved"},
+      {"invalid label name", head + "target = \"h:1\"\nlabels = { \"my-label\" = \"x\" }\n", "label name \"my-label\" is not a valid Prometheus label name"},
+      {"label not a string", head + "target = \"h:1\"\nlabels = { tier = 1 }\n", "label \"tier\" must be a string"},
+      {"wrong type", head + "target = \"h:1\"\nrequired = \"yes\"\n", "test.toml:5:12: check \"a\": key \"required\": must be true or false"},
+      {"check not an array", "check = { name = \"a\" }\n", "test.toml:1:9: \"check\" must be an array of tables"},
+      {"TOML syntax", "[agent\nlisten = 1\n", "test.toml:1:7: "},
+      {"agent timeout over interval", "[agent]\ninterval = \"1s\"\ntimeout = \"5s\"\n", "[agent]: default timeout 5s is longer than the default interval 1s"},
+      {"zero duration", head + "target = \"h:1\"\ninterval = \"0s\"\n", "key \"interval\": must be greater than zero"},
+  };
+  for (const auto& c : cases) {
+    const std::string message = error_of(c.text);
+    EXPECT_NE(message.find(c.expected), std::string::npos) << c.what << "\n  got:      " << message << "\n  expected: " << c.expected;
+  }
+}
+
+TEST(Config, MissingFileIsAConfigError) {
+  EXPECT_THROW(load_config_file("/nonexistent/connectivity.toml"), ConfigError);
+}
+
+TEST(Config, EmbeddedDefaultIsValidAndHasTheIlliadEssentials) {
+  const Config c = parse_config(embedded_default_config(), std::string(kEmbeddedConfigName));
+  std::vector<std::string> targets;
+  for (const auto& check : c.checks) targets.push_back(check.target.to_string());
+  EXPECT_EQ(targets, (std::vector<std::string>{"webservices.oclc.org:443", "update.atlas-sys.com:443",
+                                               "ill.sd00.worldcat.org:443"}));
+}
+
+TEST(Config, EveryShippedExampleValidates) {
+  std::size_t seen = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(CONNECTIVITY_CONFIGS_DIR)) {
+    if (entry.path().extension() != ".toml") continue;
+    ++seen;
+    EXPECT_NO_THROW(load_config_file(entry.path().string())) << entry.path();
+  }
+  EXPECT_GE(seen, 2u);
+}
+
+TEST(Config, SeriesKeyFollowsLabelsNotSchedule) {
+  Config a = parse_config(kValid, "a.toml");
+  std::string changed = kValid;
+  changed.replace(changed.find("\"1m\""), 4, "\"2m\"");
+  Config b = parse_config(changed, "b.toml");
+  EXPECT_EQ(a.checks[1].series_key(), b.checks[1].series_key());
+  EXPECT_FALSE(a.checks[1].same_schedule_as(b.checks[1]));
+  EXPECT_TRUE(a.checks[0].same_schedule_as(b.checks[0]));
+}
+
+}  // namespace
+}  // namespace connectivity

@@ -1,0 +1,189 @@
+// A real agent in-process: checks against loopback peers, scraped over HTTP, reloaded.
+#include "agent/runtime.h"
+#include "tests/support/http_client.h"
+#include "tests/support/loopback.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace connectivity {
+namespace {
+
+using testing::find;
+using testing::http_request;
+using testing::LoopbackListener;
+using testing::parse_exposition;
+using testing::RefusedPort;
+using testing::value_of;
+
+class RunningAgent : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/connectivity-test-XXXXXX";
+    dir_ = ::mkdtemp(pattern);
+    config_path_ = dir_ + "/agent.toml";
+  }
+  void TearDown() override {
+    if (agent_) {
+      agent_->stop();
+      thread_.join();
+      agent_.reset();
+    }
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string check(const std::string& name, int port, const std::string& extra = "") const {
+    return "[[check]]\nname = \"" + name + "\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:" + std::to_string(port) +
+           "\"\ninterval = \"100ms\"\ntimeout = \"100ms\"\n" + extra + "\n";
+  }
+  void write_config(const std::string& text) { std::ofstream(config_path_) << text; }
+
+  void start() {
+    agent_ = std::make_unique<Agent>(AgentOptions{.config_path = config_path_, .listen = "127.0.0.1:0", .handle_signals = false});
+    port_ = agent_->listening_ports().at(0);
+    thread_ = std::thread([this] { agent_->run(); });
+  }
+
+  std::string key(const std::string& name, int port, const Labels& labels = {}) const {
+    CheckConfig c;
+    c.name = name;
+    c.kind = builtin_probes().find("tcp");
+    c.target = {"127.0.0.1", static_cast<std::uint16_t>(port)};
+    c.labels = labels;
+    return c.series_key();
+  }
+  bool wait_for_runs(const std::string& series_key, std::uint64_t n) const {
+    return agent_->results().wait_for_runs(series_key, n, std::chrono::seconds(10));
+  }
+  std::vector<testing::Sample> scrape() const {
+    const auto reply = http_request(port_, "GET", "/metrics");
+    EXPECT_EQ(reply.status, 200);
+    return parse_exposition(reply.body);
+  }
+
+  std::string dir_, config_path_;
+  std::unique_ptr<Agent> agent_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+TEST_F(RunningAgent, ServesSeriesForOpenAndRefusedTargets) {
+  LoopbackListener open;
+  RefusedPort closed;
+  write_config("[agent]\nlabels = { site = \"test-lab\" }\n" +
+               check("open", open.port(), "labels = { vendor = \"oclc\", direction = \"outbound\" }") +
+               check("closed", closed.port(), "required = false"));
+  start();
+  const Labels open_labels{{"direction", "outbound"}, {"site", "test-lab"}, {"vendor", "oclc"}};
+  ASSERT_TRUE(wait_for_runs(key("open", open.port(), open_labels), 2));
+  ASSERT_TRUE(wait_for_runs(key("closed", closed.port(), {{"site", "test-lab"}}), 2));
+
+  const auto samples = scrape();
+  const std::map<std::string, std::string> open_series{
+      {"check", "open"}, {"probe", "tcp"}, {"target", "127.0.0.1:" + std::to_string(open.port())},
+      {"vendor", "oclc"}, {"direction", "outbound"}, {"site", "test-lab"}};
+  EXPECT_EQ(value_of(samples, "connectivity_up", open_series), 1.0);
+  EXPECT_EQ(value_of(samples, "connectivity_up", {{"check", "closed"}, {"site", "test-lab"}}), 0.0);
+  EXPECT_GE(*value_of(samples, "connectivity_probes_total", {{"check", "open"}, {"result", "success"}}), 2.0);
+  EXPECT_EQ(value_of(samples, "connectivity_probes_total", {{"check", "open"}, {"result", "refused"}}), 0.0);
+  EXPECT_GE(*value_of(samples, "connectivity_probes_total", {{"check", "closed"}, {"result", "refused"}}), 2.0);
+  // Every reason is exported from the start, so rate() sees the first failure.
+  EXPECT_EQ(find(samples, "connectivity_probes_total", {{"check", "open"}}).size(), std::size(kCoreReasons));
+  EXPECT_EQ(value_of(samples, "connectivity_last_result_info", {{"check", "closed"}, {"result", "refused"}}), 1.0);
+  EXPECT_EQ(find(samples, "connectivity_probe_duration_seconds", {{"check", "open"}}).size(), 2u);
+  EXPECT_TRUE(value_of(samples, "connectivity_probe_duration_seconds", {{"check", "open"}, {"phase", "connect"}}));
+  EXPECT_GE(*value_of(samples, "connectivity_probe_latency_seconds_count", {{"check", "open"}}), 2.0);
+  EXPECT_TRUE(value_of(samples, "connectivity_probe_latency_seconds_bucket", {{"check", "open"}, {"le", "0.001"}}));
+  EXPECT_TRUE(value_of(samples, "connectivity_probe_latency_seconds_bucket", {{"check", "open"}, {"le", "10"}}));
+  EXPECT_GT(*value_of(samples, "connectivity_last_success_timestamp_seconds", {{"check", "open"}}), 1.7e9);
+  EXPECT_FALSE(value_of(samples, "connectivity_last_success_timestamp_seconds", {{"check", "closed"}}));
+  EXPECT_EQ(value_of(samples, "connectivity_check_required", {{"check", "closed"}}), 0.0);
+  EXPECT_EQ(value_of(samples, "connectivity_check_required", {{"check", "open"}}), 1.0);
+  EXPECT_EQ(value_of(samples, "connectivity_check_interval_seconds", {{"check", "open"}}), 0.1);
+  EXPECT_EQ(value_of(samples, "connectivity_agent_build_info", {{"version", std::string(agent_version())}}), 1.0);
+  EXPECT_EQ(value_of(samples, "connectivity_agent_config_last_reload_successful"), 1.0);
+  EXPECT_GT(*value_of(samples, "connectivity_agent_config_last_reload_success_timestamp_seconds"), 1.7e9);
+  EXPECT_EQ(value_of(samples, "connectivity_agent_checks"), 2.0);
+  EXPECT_TRUE(value_of(samples, "connectivity_agent_probes_in_flight"));
+  EXPECT_GE(*value_of(samples, "connectivity_agent_scheduler_lag_seconds_count"), 4.0);
+  EXPECT_TRUE(value_of(samples, "connectivity_agent_skipped_runs_total"));
+  EXPECT_GE(open.accepted(), 1u);  // the peer really saw the connections
+}
+
+TEST_F(RunningAgent, HealthIndexAndMethodChecks) {
+  write_config("");
+  start();
+  EXPECT_EQ(http_request(port_, "GET", "/-/healthy").status, 200);
+  EXPECT_EQ(http_request(port_, "GET", "/").status, 200);
+  EXPECT_EQ(http_request(port_, "GET", "/nope").status, 404);
+  EXPECT_EQ(http_request(port_, "GET", "/-/reload").status, 405);
+  EXPECT_EQ(http_request(port_, "POST", "/metrics").status, 405);
+}
+
+TEST_F(RunningAgent, ReloadKeepsCountersAndDropsRemovedChecks) {
+  LoopbackListener open;
+  RefusedPort closed;
+  write_config(check("open", open.port()) + check("closed", closed.port()));
+  start();
+  ASSERT_TRUE(wait_for_runs(key("open", open.port()), 3));
+  const double before = *value_of(scrape(), "connectivity_probes_total", {{"check", "open"}, {"result", "success"}});
+  ASSERT_GE(before, 3.0);
+
+  write_config(check("open", open.port()));
+  const auto reply = http_request(port_, "POST", "/-/reload");
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  ASSERT_TRUE(wait_for_runs(key("open", open.port()), static_cast<std::uint64_t>(before) + 2));
+
+  const auto after = scrape();
+  EXPECT_GE(*value_of(after, "connectivity_probes_total", {{"check", "open"}, {"result", "success"}}), before + 2);
+  EXPECT_TRUE(find(after, "connectivity_up", {{"check", "closed"}}).empty());
+  EXPECT_TRUE(find(after, "connectivity_probes_total", {{"check", "closed"}}).empty());
+  EXPECT_EQ(value_of(after, "connectivity_agent_config_reloads_total", {{"result", "success"}}), 1.0);
+  EXPECT_EQ(value_of(after, "connectivity_agent_checks"), 1.0);
+}
+
+TEST_F(RunningAgent, BadReloadKeepsTheOldConfigRunning) {
+  LoopbackListener open;
+  write_config(check("open", open.port()));
+  start();
+  ASSERT_TRUE(wait_for_runs(key("open", open.port()), 1));
+
+  write_config(check("open", open.port()) + "[[check]]\nname = \"broken\"\nprobe = \"tcp\"\ntarget = \"no-port\"\n");
+  const auto reply = http_request(port_, "POST", "/-/reload");
+  EXPECT_EQ(reply.status, 500);
+  EXPECT_NE(reply.body.find("agent.toml:11:10"), std::string::npos) << reply.body;
+
+  const auto runs = agent_->results().runs(key("open", open.port()));
+  ASSERT_TRUE(wait_for_runs(key("open", open.port()), runs + 2));  // still probing
+  const auto samples = scrape();
+  EXPECT_EQ(value_of(samples, "connectivity_agent_config_last_reload_successful"), 0.0);
+  EXPECT_EQ(value_of(samples, "connectivity_agent_config_reloads_total", {{"result", "failure"}}), 1.0);
+  EXPECT_EQ(value_of(samples, "connectivity_up", {{"check", "open"}}), 1.0);
+  EXPECT_TRUE(find(samples, "connectivity_up", {{"check", "broken"}}).empty());
+
+  // A good config afterwards clears the failure.
+  write_config(check("open", open.port()));
+  EXPECT_EQ(http_request(port_, "POST", "/-/reload").status, 200);
+  EXPECT_EQ(value_of(scrape(), "connectivity_agent_config_last_reload_successful"), 1.0);
+}
+
+TEST(AgentStartup, PortInUseIsAClearError) {
+  LoopbackListener taken;
+  char pattern[] = "/tmp/connectivity-test-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  std::ofstream(dir + "/a.toml") << "";
+  try {
+    Agent agent(AgentOptions{.config_path = dir + "/a.toml", .listen = "127.0.0.1:" + std::to_string(taken.port()), .handle_signals = false});
+    ADD_FAILURE() << "agent started on a port in use";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(taken.port())), std::string::npos) << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace connectivity

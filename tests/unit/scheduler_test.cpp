@@ -1,0 +1,256 @@
+// The scheduler with scripted probes: what it promises (interval, spread, deadline,
+// cancellation, no overlap, bounded concurrency) independent of any network.
+#include "agent/scheduler.h"
+#include "probes/resolver.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <limits>
+
+namespace connectivity {
+namespace {
+
+using namespace std::chrono_literals;
+
+// What scripted probes saw. Only touched on the io_context's thread.
+struct Observations {
+  std::vector<Clock::time_point> starts;
+  int running = 0;
+  int max_running = 0;
+  int cancelled = 0;
+  int completed = 0;
+};
+
+// Works for `hold` (forever when nullopt) unless cancelled first; throws when asked to.
+class ScriptedProbe final : public Probe {
+ public:
+  ScriptedProbe(Observations& seen, std::optional<Clock::duration> hold, bool throws = false)
+      : seen_(seen), hold_(hold), throws_(throws) {}
+
+  asio::awaitable<ProbeResult> run(ProbeContext& ctx) const override {
+    seen_.starts.push_back(Clock::now());
+    seen_.max_running = std::max(seen_.max_running, ++seen_.running);
+    ctx.begin_phase("work");
+    asio::steady_timer work(ctx.executor(), hold_ ? Clock::now() + *hold_ : Clock::time_point::max());
+    auto [error] = co_await work.async_wait(asio::as_tuple(asio::use_awaitable));
+    --seen_.running;
+    if (error == asio::error::operation_aborted) {
+      ++seen_.cancelled;
+      co_return ProbeResult{reason::timeout, "cancelled"};
+    }
+    ++seen_.completed;
+    if (throws_) throw std::runtime_error("scripted failure");
+    co_return ProbeResult{reason::success, {}};
+  }
+
+ private:
+  Observations& seen_;
+  std::optional<Clock::duration> hold_;
+  bool throws_;
+};
+
+constexpr std::string_view kPhases[] = {"work"};
+const ProbeKind kScripted{.name = "scripted", .phases = kPhases, .extra_reasons = {}, .make = {}};
+
+CheckConfig scripted_check(std::string name, std::shared_ptr<const Probe> probe, Clock::duration interval,
+                           Clock::duration timeout) {
+  CheckConfig c;
+  c.name = std::move(name);
+  c.kind = &kScripted;
+  c.target = {"127.0.0.1", 9};
+  c.interval = std::chrono::duration_cast<std::chrono::milliseconds>(interval);
+  c.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
+  c.probe = std::move(probe);
+  return c;
+}
+
+struct Harness {
+  explicit Harness(std::size_t limit = 64)
+      : resolver(std::make_unique<Resolver>(1)),
+        scheduler(std::make_unique<Scheduler>(io, store, health, *resolver, limit)) {}
+  ~Harness() {
+    scheduler.reset();
+    resolver.reset();
+  }
+  // Runs handlers until `done` holds; false if it did not within `limit`.
+  bool run_until(const std::function<bool()>& done, Clock::duration limit = 10s) {
+    const auto give_up = Clock::now() + limit;
+    while (!done()) {
+      if (Clock::now() > give_up) return false;
+      io.run_one_for(10ms);
+    }
+    return true;
+  }
+  const CheckSeries* series(const std::string& name) const {
+    const CheckSeries* found = nullptr;
+    store.visit([&](const CheckSeries& s) {
+      if (s.labels[0].second == name) found = &s;
+    });
+    return found;  // pointer stays valid while the check stays configured
+  }
+
+  asio::io_context io;
+  ResultsStore store;
+  AgentHealth health;
+  std::unique_ptr<Resolver> resolver;
+  std::unique_ptr<Scheduler> scheduler;
+};
+
+TEST(Schedule, SpreadOffsetsCoverTheIntervalEvenly) {
+  const auto interval = 10s;
+  std::array<int, 10> deciles{};
+  for (int i = 0; i < 1000; ++i) {
+    const auto offset = spread_offset("check-" + std::to_string(i), interval);
+    ASSERT_GE(offset, Clock::duration::zero());
+    ASSERT_LT(offset, interval);
+    ++deciles[static_cast<std::size_t>(offset * 10 / interval)];
+  }
+  for (int count : deciles) {
+    EXPECT_GT(count, 60);   // 100 expected in each tenth
+    EXPECT_LT(count, 140);
+  }
+  EXPECT_EQ(spread_offset("oclc", interval), spread_offset("oclc", interval));  // stable across restarts
+}
+
+TEST(Scheduler, FirstRunsWaitForTheirSpreadSlot) {
+  Harness h;
+  Observations seen;
+  std::vector<CheckConfig> checks;
+  std::map<std::string, Clock::duration> offsets;
+  for (int i = 0; i < 20; ++i) {
+    const std::string name = "c" + std::to_string(i);
+    offsets[name] = spread_offset(name, 400ms);
+    checks.push_back(scripted_check(name, std::make_shared<ScriptedProbe>(seen, 0ms), 400ms, 100ms));
+  }
+  const auto applied = Clock::now();
+  h.scheduler->apply(checks);
+  // Offsets are below one interval, so the first 20 starts are the 20 checks' first runs.
+  ASSERT_TRUE(h.run_until([&] { return seen.starts.size() >= checks.size(); }));
+  // Every first run began no earlier than its own slot: they did not all start at once.
+  ASSERT_GE(seen.starts.size(), checks.size());
+  std::vector<Clock::duration> sorted_offsets;
+  for (const auto& [name, offset] : offsets) sorted_offsets.push_back(offset);
+  std::sort(sorted_offsets.begin(), sorted_offsets.end());
+  std::vector<Clock::time_point> sorted_starts(seen.starts.begin(), seen.starts.begin() + checks.size());
+  std::sort(sorted_starts.begin(), sorted_starts.end());
+  for (std::size_t i = 0; i < checks.size(); ++i)
+    EXPECT_GE(sorted_starts[i], applied + sorted_offsets[i]) << "run " << i << " started before its slot";
+}
+
+TEST(Scheduler, RunsOnItsIntervalNeverEarly) {
+  Harness h;
+  Observations seen;
+  const auto interval = 50ms;
+  auto check = scripted_check("steady", std::make_shared<ScriptedProbe>(seen, 0ms), interval, 20ms);
+  const auto applied = Clock::now();
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return seen.starts.size() >= 6; }));
+  const auto first_slot = applied + spread_offset("steady", interval);
+  for (std::size_t k = 0; k < seen.starts.size(); ++k)
+    EXPECT_GE(seen.starts[k], first_slot + static_cast<int>(k) * interval) << "run " << k << " came early";
+  EXPECT_EQ(seen.max_running, 1);
+  EXPECT_EQ(h.health.scheduler_lag.Collect().histogram.sample_count, seen.starts.size());
+}
+
+TEST(Scheduler, DeadlineCutsOffAHangingProbe) {
+  Harness h;
+  Observations seen;
+  auto check = scripted_check("hangs", std::make_shared<ScriptedProbe>(seen, std::nullopt), 1s, 50ms);
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
+  EXPECT_EQ(seen.cancelled, 1);  // the probe itself was cancelled, not abandoned
+  EXPECT_EQ(seen.running, 0);
+  const auto* s = h.series("hangs");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->last_reason, reason::timeout);
+  EXPECT_FALSE(s->up);
+  EXPECT_GT(s->last_phase_seconds[0], 0.0);
+  EXPECT_LE(s->last_phase_seconds[0], 0.05);
+}
+
+TEST(Scheduler, RunsOfOneCheckNeverOverlap) {
+  Harness h;
+  Observations seen;
+  // Every run works until its deadline, which equals the interval: the tightest case.
+  auto check = scripted_check("busy", std::make_shared<ScriptedProbe>(seen, std::nullopt), 40ms, 40ms);
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return seen.starts.size() >= 5; }));
+  EXPECT_EQ(seen.max_running, 1);
+}
+
+TEST(Scheduler, ConcurrencyIsBounded) {
+  Harness h(/*limit=*/2);
+  Observations seen;
+  std::vector<CheckConfig> checks;
+  for (int i = 0; i < 6; ++i)
+    checks.push_back(scripted_check("load" + std::to_string(i), std::make_shared<ScriptedProbe>(seen, 60ms), 100ms, 100ms));
+  h.scheduler->apply(checks);
+  ASSERT_TRUE(h.run_until([&] { return seen.completed >= 12; }));
+  // Six checks each wanting 60 ms every 100 ms need more than two slots: the limit was reached
+  // and held.
+  EXPECT_EQ(seen.max_running, 2);
+  EXPECT_LE(h.health.probes_in_flight.load(), 2);
+}
+
+TEST(Scheduler, RemovingACheckCancelsItsProbeInFlight) {
+  Harness h;
+  Observations seen;
+  auto check = scripted_check("removed", std::make_shared<ScriptedProbe>(seen, std::nullopt), 2s, 2s);
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return seen.running == 1; }));
+  h.scheduler->apply({});
+  ASSERT_TRUE(h.run_until([&] { return h.scheduler->running_loops() == 0; }));
+  EXPECT_EQ(seen.cancelled, 1);
+  EXPECT_EQ(seen.running, 0);
+  EXPECT_EQ(h.store.size(), 0u);
+  EXPECT_EQ(h.health.probes_in_flight.load(), 0);
+}
+
+TEST(Scheduler, ReapplyingAnUnchangedCheckLeavesItRunning) {
+  Harness h;
+  Observations seen;
+  auto check = scripted_check("kept", std::make_shared<ScriptedProbe>(seen, std::nullopt), 2s, 2s);
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return seen.running == 1; }));
+  h.scheduler->apply({check});
+  h.io.poll();  // a cancellation, had there been one, completes here
+  EXPECT_EQ(seen.cancelled, 0);
+  EXPECT_EQ(seen.running, 1);
+
+  auto changed = check;
+  changed.timeout = 1s;  // same series, new schedule: the old run is cancelled, counters kept
+  h.scheduler->apply({changed});
+  ASSERT_TRUE(h.run_until([&] { return seen.cancelled == 1 && h.scheduler->running_loops() == 1; }));
+  EXPECT_EQ(h.store.size(), 1u);
+}
+
+TEST(Scheduler, AProbeThatThrowsIsRecordedAsError) {
+  Harness h;
+  Observations seen;
+  auto check = scripted_check("throws", std::make_shared<ScriptedProbe>(seen, 0ms, /*throws=*/true), 1s, 500ms);
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
+  EXPECT_EQ(h.series("throws")->last_reason, reason::error);
+}
+
+TEST(Scheduler, StopEndsEveryLoopAndReportsIt) {
+  Harness h;
+  Observations seen;
+  std::vector<CheckConfig> checks;
+  for (int i = 0; i < 5; ++i)
+    checks.push_back(scripted_check("s" + std::to_string(i), std::make_shared<ScriptedProbe>(seen, std::nullopt), 100ms, 100ms));
+  h.scheduler->apply(checks);
+  ASSERT_TRUE(h.run_until([&] { return seen.running >= 1; }));
+  bool ended = false;
+  h.scheduler->stop([&] { ended = true; });
+  ASSERT_TRUE(h.run_until([&] { return ended; }));
+  EXPECT_EQ(h.scheduler->running_loops(), 0u);
+  EXPECT_EQ(seen.running, 0);
+}
+
+}  // namespace
+}  // namespace connectivity
