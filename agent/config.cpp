@@ -25,99 +25,37 @@ bool valid_label_name(std::string_view name) {
   return true;
 }
 
-// Walks one table, remembering the keys read, so leftovers can be reported as unknown.
-class TableReader {
- public:
-  TableReader(const toml::table& table, std::string context)
-      : table_(table), context_(std::move(context)) {}
+std::optional<std::chrono::milliseconds> read_duration(ConfigTable& table, std::string_view key) {
+  const toml::node* node = table.get(key);
+  if (!node) return std::nullopt;
+  if (!node->is_string()) table.fail(key, "must be a duration string such as \"30s\" or \"500ms\"");
+  const auto text = *node->value<std::string>();
+  const auto parsed = parse_duration(text);
+  if (!parsed) table.fail(key, "bad duration \"" + text + "\" (use e.g. \"500ms\", \"30s\", \"1m30s\", \"1h\")");
+  if (parsed->count() <= 0) table.fail(key, "must be greater than zero");
+  return parsed;
+}
 
-  const toml::table& table() const { return table_; }
-  const std::string& context() const { return context_; }
-
-  const toml::node* get(std::string_view key) {
-    known_.emplace(key);
-    return table_.get(key);
+Labels read_labels(ConfigTable& table, std::string_view key) {
+  Labels out;
+  const toml::node* node = table.get(key);
+  if (!node) return out;
+  const toml::table* labels = node->as_table();
+  if (!labels) table.fail(key, "must be a table of name = \"value\"");
+  for (const auto& [name, value] : *labels) {
+    const auto& where = name.source().begin.line ? name.source() : value.source();
+    const std::string label(name.str());
+    if (!valid_label_name(label))
+      throw_config_error(where, table.context() + ": label name \"" + label + "\" is not a valid Prometheus label name");
+    if (is_reserved_label(label))
+      throw_config_error(where, table.context() + ": label name \"" + label + "\" is reserved (set by the agent or by Prometheus)");
+    if (!value.is_string())
+      throw_config_error(value.source(), table.context() + ": label \"" + label + "\" must be a string");
+    out.emplace_back(label, *value.value<std::string>());
   }
-
-  [[noreturn]] void fail_at(const toml::node& node, std::string_view key, const std::string& why) const {
-    throw_config_error(node.source(), context_ + ": key \"" + std::string(key) + "\": " + why);
-  }
-
-  std::optional<std::string> string(std::string_view key) {
-    const toml::node* node = get(key);
-    if (!node) return std::nullopt;
-    if (!node->is_string()) fail_at(*node, key, "must be a string");
-    return node->value<std::string>();
-  }
-
-  std::string required_string(std::string_view key) {
-    auto value = string(key);
-    if (!value)
-      throw_config_error(table_.source(), context_ + ": missing required key \"" + std::string(key) + "\"");
-    if (value->empty()) fail_at(*table_.get(key), key, "must not be empty");
-    return *value;
-  }
-
-  std::optional<std::chrono::milliseconds> duration(std::string_view key) {
-    const toml::node* node = get(key);
-    if (!node) return std::nullopt;
-    if (!node->is_string()) fail_at(*node, key, "must be a duration string such as \"30s\" or \"500ms\"");
-    const auto text = *node->value<std::string>();
-    const auto parsed = parse_duration(text);
-    if (!parsed) fail_at(*node, key, "bad duration \"" + text + "\" (use e.g. \"500ms\", \"30s\", \"1m30s\", \"1h\")");
-    if (parsed->count() <= 0) fail_at(*node, key, "must be greater than zero");
-    return parsed;
-  }
-
-  std::optional<bool> boolean(std::string_view key) {
-    const toml::node* node = get(key);
-    if (!node) return std::nullopt;
-    if (!node->is_boolean()) fail_at(*node, key, "must be true or false");
-    return node->value<bool>();
-  }
-
-  std::optional<std::int64_t> positive_integer(std::string_view key) {
-    const toml::node* node = get(key);
-    if (!node) return std::nullopt;
-    if (!node->is_integer() || *node->value<std::int64_t>() <= 0) fail_at(*node, key, "must be a positive integer");
-    return node->value<std::int64_t>();
-  }
-
-  Labels labels(std::string_view key) {
-    Labels out;
-    const toml::node* node = get(key);
-    if (!node) return out;
-    const toml::table* table = node->as_table();
-    if (!table) fail_at(*node, key, "must be a table of name = \"value\"");
-    for (const auto& [name, value] : *table) {
-      const auto& where = name.source().begin.line ? name.source() : value.source();
-      const std::string label(name.str());
-      if (!valid_label_name(label))
-        throw_config_error(where, context_ + ": label name \"" + label + "\" is not a valid Prometheus label name");
-      if (is_reserved_label(label))
-        throw_config_error(where, context_ + ": label name \"" + label + "\" is reserved (set by the agent or by Prometheus)");
-      if (!value.is_string())
-        throw_config_error(value.source(), context_ + ": label \"" + label + "\" must be a string");
-      out.emplace_back(label, *value.value<std::string>());
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
-  // Every key not read is a mistake: a misspelt key silently ignored is a check not done.
-  void reject_unknown(const std::set<std::string, std::less<>>& also_allowed = {}) const {
-    for (const auto& [key, node] : table_) {
-      if (known_.contains(key.str()) || also_allowed.contains(key.str())) continue;
-      throw_config_error(key.source().begin.line ? key.source() : node.source(),
-                         context_ + ": unknown key \"" + std::string(key.str()) + "\"");
-    }
-  }
-
- private:
-  const toml::table& table_;
-  std::string context_;
-  std::set<std::string, std::less<>> known_;
-};
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 Labels merge_labels(const Labels& global, const Labels& own) {
   Labels out = own;
@@ -134,14 +72,14 @@ AgentSettings parse_agent(const toml::table& root) {
   if (!node) return agent;
   const toml::table* table = node->as_table();
   if (!table) throw_config_error(node->source(), "[agent] must be a table");
-  TableReader reader(*table, "[agent]");
+  ConfigTable reader(table, table->source(), "[agent]");
   if (auto v = reader.string("listen")) agent.listen = *v;
-  if (auto v = reader.duration("interval")) agent.interval = *v;
-  if (auto v = reader.duration("timeout")) agent.timeout = *v;
-  agent.labels = reader.labels("labels");
+  if (auto v = read_duration(reader, "interval")) agent.interval = *v;
+  if (auto v = read_duration(reader, "timeout")) agent.timeout = *v;
+  agent.labels = read_labels(reader, "labels");
   if (auto v = reader.positive_integer("max_concurrent_probes")) agent.max_concurrent_probes = static_cast<std::size_t>(*v);
   if (auto v = reader.positive_integer("resolver_threads")) agent.resolver_threads = static_cast<std::size_t>(*v);
-  reader.reject_unknown();
+  reader.finish();
   if (agent.timeout > agent.interval)
     throw_config_error(table->source(), "[agent]: default timeout " + format_duration(agent.timeout) +
                                             " is longer than the default interval " + format_duration(agent.interval));
@@ -151,30 +89,29 @@ AgentSettings parse_agent(const toml::table& root) {
 CheckConfig parse_check(const toml::table& table, std::size_t index, const AgentSettings& agent,
                         const ProbeRegistry& registry) {
   CheckConfig check;
-  TableReader reader(table, "check #" + std::to_string(index + 1));
-  check.name = reader.required_string("name");
+  ConfigTable named(&table, table.source(), "check #" + std::to_string(index + 1));
+  check.name = named.required_string("name");
   for (unsigned char c : check.name)
-    if (c < ' ' || c == 0x7f) reader.fail_at(*table.get("name"), "name", "must not contain control characters");
-  TableReader named(table, "check \"" + check.name + "\"");
-  named.get("name");
+    if (c < ' ' || c == 0x7f) named.fail("name", "must not contain control characters");
+  named.set_context("check \"" + check.name + "\"");
 
   const std::string kind_name = named.required_string("probe");
   check.kind = registry.find(kind_name);
   if (!check.kind) {
     std::string known;
     for (auto n : registry.names()) known += (known.empty() ? "" : ", ") + std::string(n);
-    named.fail_at(*table.get("probe"), "probe", "unknown probe kind \"" + kind_name + "\" (known: " + known + ")");
+    named.fail("probe", "unknown probe kind \"" + kind_name + "\" (known: " + known + ")");
   }
 
   const std::string target_text = named.required_string("target");
   try {
     check.target = parse_target(target_text);
   } catch (const std::invalid_argument& e) {
-    named.fail_at(*table.get("target"), "target", "bad target \"" + target_text + "\": " + e.what());
+    named.fail("target", "bad target \"" + target_text + "\": " + e.what());
   }
 
-  check.interval = named.duration("interval").value_or(agent.interval);
-  check.timeout = named.duration("timeout").value_or(agent.timeout);
+  check.interval = read_duration(named, "interval").value_or(agent.interval);
+  check.timeout = read_duration(named, "timeout").value_or(agent.timeout);
   if (check.timeout > check.interval) {
     const toml::node* at = table.get("timeout") ? table.get("timeout") : table.get("interval");
     throw_config_error(at ? at->source() : table.source(),
@@ -182,7 +119,7 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
                            " is longer than the interval " + format_duration(check.interval) +
                            " (runs of one check never overlap)");
   }
-  check.labels = merge_labels(agent.labels, named.labels("labels"));
+  check.labels = merge_labels(agent.labels, read_labels(named, "labels"));
   check.required = named.boolean("required").value_or(true);
 
   // Probe-specific keys live in a sub-table named after the kind, e.g. [check.tcp].
@@ -190,15 +127,15 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
   const toml::table* options_table = nullptr;
   if (options_node) {
     options_table = options_node->as_table();
-    if (!options_table) named.fail_at(*options_node, check.kind->name, "must be a table of probe options");
+    if (!options_table) named.fail(check.kind->name, "must be a table of probe options");
     std::ostringstream text;
     text << toml::toml_formatter(*options_table);
     check.options_text = text.str();
   }
-  ProbeOptions options(options_table, options_node ? options_node->source() : table.source(), named.context());
+  ConfigTable options(options_table, options_node ? options_node->source() : table.source(), named.context());
   check.probe = check.kind->make(options);
   options.finish();
-  named.reject_unknown();
+  named.finish();
   return check;
 }
 
@@ -246,7 +183,12 @@ Target parse_target(std::string_view text) {
 
 std::string CheckConfig::series_key() const {
   std::string key = name + '\0' + std::string(kind->name) + '\0' + target.to_string();
-  for (const auto& [k, v] : labels) key += '\0' + k + '=' + v;
+  for (const auto& [k, v] : labels) {
+    key += '\0';
+    key += k;
+    key += '=';
+    key += v;
+  }
   return key;
 }
 

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "probes/probe.h"
-#include "probes/probe_options.h"
+#include "probes/config_table.h"
 #include "probes/registry.h"
 
 #include <chrono>
@@ -15,8 +15,6 @@
 #include <vector>
 
 namespace connectivity {
-
-using Labels = std::vector<std::pair<std::string, std::string>>;  // sorted by name
 
 struct CheckConfig {
   std::string name;

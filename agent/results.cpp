@@ -76,6 +76,7 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
         s.last_phase_seconds[static_cast<std::size_t>(p - s.kind->phases.begin())] =
             std::chrono::duration<double>(phase.took).count();
     }
+    s.last_facts = run.facts;
     s.last_run_timestamp = to_unix_seconds(run.finished_at);
     if (up) s.last_success_timestamp = s.last_run_timestamp;
   }

@@ -24,6 +24,7 @@ struct RunRecord {
   std::string_view reason;
   std::string detail;
   std::vector<PhaseTiming> phases;
+  std::vector<Fact> facts;
   Clock::duration total{};
   std::chrono::system_clock::time_point finished_at;  // wall clock, for _timestamp_seconds
 };
@@ -44,6 +45,7 @@ struct CheckSeries {
   bool up = false;
   std::string_view last_reason;
   std::vector<double> last_phase_seconds;  // parallel to kind->phases; 0 for phases not reached
+  std::vector<Fact> last_facts;
   double last_run_timestamp = 0;
   double last_success_timestamp = 0;  // 0 until the first success
 };

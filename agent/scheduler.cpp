@@ -63,6 +63,7 @@ asio::awaitable<RunRecord> run_probe(const CheckConfig& check, Resolver& resolve
   if (auto* result = std::get_if<0>(&outcome)) {
     run.reason = result->reason;
     run.detail = std::move(result->detail);
+    run.facts = std::move(result->facts);
   } else {
     ctx.end_phase_at(deadline);
     run.reason = reason::timeout;
@@ -168,7 +169,7 @@ void Scheduler::start(const CheckConfig& check) {
   jobs_.emplace(check.name, job);
   ++running_loops_;
   asio::co_spawn(io_, run_check(job),
-                 asio::bind_cancellation_slot(job->stop_signal.slot(), [this, job, name = check.name](std::exception_ptr e) {
+                 asio::bind_cancellation_slot(job->stop_signal.slot(), [this, job, name = check.name](const std::exception_ptr& e) {
                    job->finished = true;
                    if (--running_loops_ == 0 && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
                    if (!e) return;

@@ -2,6 +2,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <map>
 #include <sstream>
 
 namespace connectivity {
@@ -55,7 +56,16 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
   auto required = family("connectivity_check_required", "1 when the check is required (its failure should page), else 0.", MetricType::Gauge);
   auto interval = family("connectivity_check_interval_seconds", "The check's configured interval.", MetricType::Gauge);
 
+  std::map<std::string_view, MetricFamily> facts;  // by metric name, in name order
+
   store_.visit([&](const CheckSeries& s) {
+    for (const auto& fact : s.last_facts) {
+      auto [it, added] = facts.try_emplace(fact.metric);
+      if (added) it->second = family(std::string(fact.metric), std::string(fact.help), MetricType::Gauge);
+      ClientMetric m = gauge(s.labels, fact.value);
+      for (const auto& [name, value] : fact.labels) m.label.push_back({name, value});
+      it->second.metric.push_back(std::move(m));
+    }
     for (std::size_t i = 0; i < s.reasons.size(); ++i) {
       ClientMetric m = with_labels(s.labels);
       m.label.push_back({"result", std::string(s.reasons[i])});
@@ -107,6 +117,7 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
   for (auto* f : {&up, &phase, &latency, &runs, &last_result, &last_success, &last_run, &required, &interval, &build,
                   &reload_ok, &reload_ts, &reloads, &lag, &in_flight, &checks, &skipped})
     if (!f->metric.empty()) out.push_back(std::move(*f));
+  for (auto& [name, f] : facts) out.push_back(std::move(f));
   return out;
 }
 

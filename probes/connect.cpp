@@ -1,6 +1,6 @@
 #include "probes/connect.h"
 
-#include "probes/probe_options.h"
+#include "probes/config_table.h"
 #include "probes/resolver.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -33,7 +33,7 @@ std::string_view classify_network_error(const boost::system::error_code& error) 
   return reason::error;
 }
 
-AddressFamily parse_address_family(ProbeOptions& options) {
+AddressFamily parse_address_family(ConfigTable& options) {
   const auto value = options.choice("address_family", {"any", "ipv4", "ipv6"});
   if (!value || *value == "any") return AddressFamily::any;
   return *value == "ipv4" ? AddressFamily::ipv4 : AddressFamily::ipv6;
@@ -45,8 +45,7 @@ asio::awaitable<std::optional<ProbeResult>> resolve_and_connect(ProbeContext& ct
   ctx.begin_phase("resolve");
   const ResolveOutcome resolved = co_await ctx.resolver().resolve(ctx.target(), family);
   if (resolved.error)
-    co_return ProbeResult{classify_network_error(resolved.error),
-                          "resolve " + ctx.target().host + ": " + resolved.error.message()};
+    co_return ProbeResult{classify_network_error(resolved.error), "resolve " + ctx.target().host + ": " + resolved.error.message()};
 
   // The first address only: falling back to the next one would hide exactly the broken path
   // (say, IPv6 firewalled) that this agent exists to report.
@@ -61,8 +60,7 @@ asio::awaitable<std::optional<ProbeResult>> resolve_and_connect(ProbeContext& ct
   if (error) {
     std::ostringstream address;
     address << endpoint;
-    co_return ProbeResult{classify_network_error(error),
-                          "connect " + address.str() + ": " + error.message()};
+    co_return ProbeResult{classify_network_error(error), "connect " + address.str() + ": " + error.message()};
   }
   co_return std::nullopt;
 }

@@ -23,6 +23,6 @@ asio::awaitable<std::optional<ProbeResult>> resolve_and_connect(ProbeContext& ct
                                                                 asio::ip::tcp::socket& socket);
 
 // Parses the shared `address_family` option ("any", "ipv4", "ipv6").
-AddressFamily parse_address_family(class ProbeOptions& options);
+AddressFamily parse_address_family(class ConfigTable& options);
 
 }  // namespace connectivity

@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace connectivity {
@@ -45,6 +46,20 @@ struct Target {
   std::uint16_t port = 0;
   // host:port, with brackets for IPv6 literals: the form used in labels and logs.
   std::string to_string() const;
+};
+
+// Label pairs, sorted by name where they form a series' identity.
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// Something a probe learned on its run, exported as a gauge of the check until the next run
+// replaces it: a certificate's expiry time, or a server's version as an `_info` series valued 1.
+// `metric` and `help` are the probe's own constants (connectivity_ prefix, base units); the
+// probe keeps `labels` bounded (no per-run values).
+struct Fact {
+  std::string_view metric;
+  std::string_view help;
+  Labels labels;  // beyond the check's own
+  double value = 1;
 };
 
 struct PhaseTiming {
@@ -84,8 +99,13 @@ class ProbeContext {
 };
 
 struct ProbeResult {
+  ProbeResult() = default;
+  explicit ProbeResult(std::string_view why, std::string what = {}, std::vector<Fact> learned = {})
+      : reason(why), detail(std::move(what)), facts(std::move(learned)) {}
+
   std::string_view reason = reason::error;  // one of kCoreReasons or the kind's extra_reasons
   std::string detail;                       // one human line for logs, e.g. the errno text
+  std::vector<Fact> facts;                  // exported also when the run failed
 };
 
 class Probe {
@@ -97,7 +117,7 @@ class Probe {
   virtual asio::awaitable<ProbeResult> run(ProbeContext& ctx) const = 0;
 };
 
-class ProbeOptions;
+class ConfigTable;
 
 // A probe kind: its name in `probe = "..."`, what it exports up front, and how it is built
 // from the check's options sub-table.
@@ -105,7 +125,7 @@ struct ProbeKind {
   std::string_view name;
   std::span<const std::string_view> phases;         // every phase, in order
   std::span<const std::string_view> extra_reasons;  // beyond kCoreReasons
-  std::function<std::unique_ptr<Probe>(ProbeOptions&)> make;
+  std::function<std::unique_ptr<Probe>(ConfigTable&)> make;
 };
 
 }  // namespace connectivity

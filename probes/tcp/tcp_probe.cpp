@@ -1,7 +1,7 @@
 #include "probes/tcp/tcp_probe.h"
 
 #include "probes/connect.h"
-#include "probes/probe_options.h"
+#include "probes/config_table.h"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -13,7 +13,7 @@ asio::awaitable<ProbeResult> TcpProbe::run(ProbeContext& ctx) const {
   boost::system::error_code ignored;
   socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
-  co_return ProbeResult{reason::success, {}};
+  co_return ProbeResult{reason::success};
 }
 
 const ProbeKind& tcp_probe_kind() {
@@ -22,7 +22,7 @@ const ProbeKind& tcp_probe_kind() {
       .name = "tcp",
       .phases = phases,
       .extra_reasons = {},
-      .make = [](ProbeOptions& options) -> std::unique_ptr<Probe> {
+      .make = [](ConfigTable& options) -> std::unique_ptr<Probe> {
         return std::make_unique<TcpProbe>(parse_address_family(options));
       }};
   return kind;

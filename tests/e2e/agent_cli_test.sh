@@ -153,6 +153,42 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
     expect "its three checks are exported" test "$(grep -c '^connectivity_check_required{' "$work/default.txt")" -eq 3
     stop_agent
     expect "and it stops cleanly" test $? -eq 0
+
+    # Open, refused and dropped targets, seen by the binary: in a namespace of our own every
+    # port is free, so the agent can listen on a fixed one and probe itself.
+    printf 'table inet e2e {\n  chain input {\n    type filter hook input priority 0;\n    tcp dport 7001 drop\n  }\n}\n' > "$work/drop.nft"
+    expect "an nft drop rule loads in the namespace" ip netns exec "$ns" nft -f "$work/drop.nft"
+    cat > "$work/three.toml" <<'TOML'
+[agent]
+interval = "300ms"
+timeout = "200ms"
+[[check]]
+name = "open"
+probe = "tcp"
+target = "127.0.0.1:9470"
+[[check]]
+name = "refused"
+probe = "tcp"
+target = "127.0.0.1:1"
+[[check]]
+name = "dropped"
+probe = "tcp"
+target = "127.0.0.1:7001"
+TOML
+    start_agent ip netns exec "$ns" "$AGENT" --config "$work/three.toml" --listen 127.0.0.1:9470
+    expect "the dropped target is reported as a timeout" \
+      wait_for_line "$work/agent.log" 'msg="check down" check=dropped .*reason=timeout'
+    wait_for_line "$work/agent.log" 'msg="check up" check=open'
+    ip netns exec "$ns" curl -sf "http://127.0.0.1:9470/metrics" > "$work/three.txt"
+    expect "open is up" grep -q '^connectivity_up{check="open",probe="tcp",target="127.0.0.1:9470"} 1' "$work/three.txt"
+    expect "refused is down" grep -q '^connectivity_up{check="refused",probe="tcp",target="127.0.0.1:1"} 0' "$work/three.txt"
+    expect "dropped is down" grep -q '^connectivity_up{check="dropped",probe="tcp",target="127.0.0.1:7001"} 0' "$work/three.txt"
+    expect "refused counts as refused" grep -Eq '^connectivity_probes_total\{check="refused",.*result="refused"\} [1-9]' "$work/three.txt"
+    expect "dropped counts as timeout" grep -Eq '^connectivity_probes_total\{check="dropped",.*result="timeout"\} [1-9]' "$work/three.txt"
+    expect "dropped shows the connect phase it died in" \
+      grep -Eq '^connectivity_probe_duration_seconds\{check="dropped",.*phase="connect"\} 0\.[0-9]*[1-9]' "$work/three.txt"
+    stop_agent
+    expect "and stops cleanly" test $? -eq 0
   else
     not_ok "could not create a network namespace"
   fi

@@ -171,6 +171,37 @@ TEST_F(RunningAgent, BadReloadKeepsTheOldConfigRunning) {
   EXPECT_EQ(value_of(scrape(), "connectivity_agent_config_last_reload_successful"), 1.0);
 }
 
+// What a probe learns (a certificate's expiry, a server version) is exported with the check's
+// labels, and replaced by the next run's facts.
+TEST(Exposition, ProbeFactsAreGaugesOfTheCheckUntilTheNextRun) {
+  const Config config = parse_config(
+      "[[check]]\nname = \"sql\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:1433\"\nlabels = { vendor = \"atlas\" }\n", "t.toml");
+  ResultsStore store;
+  AgentHealth health;
+  store.configure(config.checks);
+  const auto key = config.checks[0].series_key();
+
+  RunRecord run;
+  run.reason = reason::success;
+  run.facts = {{"connectivity_test_server_info", "Server facts.", {{"version", "15.0.4153"}}, 1},
+               {"connectivity_test_expiry_timestamp_seconds", "Expiry.", {{"position", "0"}}, 1.8e9},
+               {"connectivity_test_expiry_timestamp_seconds", "Expiry.", {{"position", "1"}}, 1.9e9}};
+  store.record(key, run);
+  ExpositionCollector collector(store, health, "test");
+  auto samples = parse_exposition(render_text_exposition(collector));
+  EXPECT_EQ(value_of(samples, "connectivity_test_server_info",
+                     {{"check", "sql"}, {"vendor", "atlas"}, {"version", "15.0.4153"}}), 1.0);
+  EXPECT_EQ(value_of(samples, "connectivity_test_expiry_timestamp_seconds", {{"check", "sql"}, {"position", "1"}}), 1.9e9);
+  EXPECT_EQ(find(samples, "connectivity_test_expiry_timestamp_seconds").size(), 2u);
+
+  run.reason = reason::refused;
+  run.facts.clear();
+  store.record(key, run);
+  samples = parse_exposition(render_text_exposition(collector));
+  EXPECT_TRUE(find(samples, "connectivity_test_server_info").empty());
+  EXPECT_EQ(value_of(samples, "connectivity_up", {{"check", "sql"}}), 0.0);
+}
+
 TEST(AgentStartup, PortInUseIsAClearError) {
   LoopbackListener taken;
   char pattern[] = "/tmp/connectivity-test-XXXXXX";

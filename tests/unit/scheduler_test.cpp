@@ -44,7 +44,7 @@ class ScriptedProbe final : public Probe {
     }
     ++seen_.completed;
     if (throws_) throw std::runtime_error("scripted failure");
-    co_return ProbeResult{reason::success, {}};
+    co_return ProbeResult{reason::success};
   }
 
  private:
@@ -133,9 +133,11 @@ TEST(Scheduler, FirstRunsWaitForTheirSpreadSlot) {
   // Every first run began no earlier than its own slot: they did not all start at once.
   ASSERT_GE(seen.starts.size(), checks.size());
   std::vector<Clock::duration> sorted_offsets;
+  sorted_offsets.reserve(offsets.size());
   for (const auto& [name, offset] : offsets) sorted_offsets.push_back(offset);
   std::sort(sorted_offsets.begin(), sorted_offsets.end());
-  std::vector<Clock::time_point> sorted_starts(seen.starts.begin(), seen.starts.begin() + checks.size());
+  std::vector<Clock::time_point> sorted_starts(seen.starts.begin(),
+                                              std::next(seen.starts.begin(), static_cast<std::ptrdiff_t>(checks.size())));
   std::sort(sorted_starts.begin(), sorted_starts.end());
   for (std::size_t i = 0; i < checks.size(); ++i)
     EXPECT_GE(sorted_starts[i], applied + sorted_offsets[i]) << "run " << i << " started before its slot";
@@ -186,6 +188,7 @@ TEST(Scheduler, ConcurrencyIsBounded) {
   Harness h(/*limit=*/2);
   Observations seen;
   std::vector<CheckConfig> checks;
+  checks.reserve(6);
   for (int i = 0; i < 6; ++i)
     checks.push_back(scripted_check("load" + std::to_string(i), std::make_shared<ScriptedProbe>(seen, 60ms), 100ms, 100ms));
   h.scheduler->apply(checks);
@@ -196,12 +199,19 @@ TEST(Scheduler, ConcurrencyIsBounded) {
   EXPECT_LE(h.health.probes_in_flight.load(), 2);
 }
 
+// Applies one check whose probe hangs until cancelled, and runs until that probe is in flight.
+CheckConfig start_hanging_check(Harness& h, Observations& seen, const std::string& name) {
+  auto check = scripted_check(name, std::make_shared<ScriptedProbe>(seen, std::nullopt), 2s, 2s);
+  h.scheduler->apply({check});
+  EXPECT_TRUE(h.run_until([&] { return seen.running == 1; }));
+  return check;
+}
+
 TEST(Scheduler, RemovingACheckCancelsItsProbeInFlight) {
   Harness h;
   Observations seen;
-  auto check = scripted_check("removed", std::make_shared<ScriptedProbe>(seen, std::nullopt), 2s, 2s);
-  h.scheduler->apply({check});
-  ASSERT_TRUE(h.run_until([&] { return seen.running == 1; }));
+  start_hanging_check(h, seen, "removed");
+  ASSERT_EQ(seen.running, 1);
   h.scheduler->apply({});
   ASSERT_TRUE(h.run_until([&] { return h.scheduler->running_loops() == 0; }));
   EXPECT_EQ(seen.cancelled, 1);
@@ -213,9 +223,8 @@ TEST(Scheduler, RemovingACheckCancelsItsProbeInFlight) {
 TEST(Scheduler, ReapplyingAnUnchangedCheckLeavesItRunning) {
   Harness h;
   Observations seen;
-  auto check = scripted_check("kept", std::make_shared<ScriptedProbe>(seen, std::nullopt), 2s, 2s);
-  h.scheduler->apply({check});
-  ASSERT_TRUE(h.run_until([&] { return seen.running == 1; }));
+  const auto check = start_hanging_check(h, seen, "kept");
+  ASSERT_EQ(seen.running, 1);
   h.scheduler->apply({check});
   h.io.poll();  // a cancellation, had there been one, completes here
   EXPECT_EQ(seen.cancelled, 0);
@@ -241,6 +250,7 @@ TEST(Scheduler, StopEndsEveryLoopAndReportsIt) {
   Harness h;
   Observations seen;
   std::vector<CheckConfig> checks;
+  checks.reserve(5);
   for (int i = 0; i < 5; ++i)
     checks.push_back(scripted_check("s" + std::to_string(i), std::make_shared<ScriptedProbe>(seen, std::nullopt), 100ms, 100ms));
   h.scheduler->apply(checks);

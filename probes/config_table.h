@@ -1,0 +1,58 @@
+// Reading one TOML table of the config with errors that point into the file: the [agent]
+// table, each [[check]], and each check's probe options sub-table.
+#pragma once
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace connectivity {
+
+// A config problem, already formatted as "file:line:col: message".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// "file:line:col: message"; where the region is unknown, just "file: message".
+[[noreturn]] void throw_config_error(const toml::source_region& where, const std::string& message);
+
+// Every key must be read; finish() rejects the rest, so a misspelt key is an error rather than
+// a check silently not done.
+class ConfigTable {
+ public:
+  // `table` may be null (e.g. no options sub-table given); `where` is reported for keys that
+  // are missing; `context` prefixes messages, e.g. `check "oclc"`.
+  ConfigTable(const toml::table* table, toml::source_region where, std::string context);
+
+  const std::string& context() const { return context_; }
+  void set_context(std::string context) { context_ = std::move(context); }
+  const toml::source_region& where() const { return where_; }
+
+  // The node, or null; either way the key counts as known.
+  const toml::node* get(std::string_view key);
+  std::optional<std::string> string(std::string_view key);
+  std::string required_string(std::string_view key);
+  std::optional<bool> boolean(std::string_view key);
+  std::optional<std::int64_t> positive_integer(std::string_view key);
+  // One of `allowed`, or nullopt when absent.
+  std::optional<std::string> choice(std::string_view key, std::initializer_list<std::string_view> allowed);
+
+  // Reports a problem with `key`, at its position (or the table's when it is absent).
+  [[noreturn]] void fail(std::string_view key, const std::string& message) const;
+  void finish() const;
+
+ private:
+  const toml::table* table_;
+  toml::source_region where_;
+  std::string context_;
+  std::set<std::string, std::less<>> known_;
+};
+
+}  // namespace connectivity
