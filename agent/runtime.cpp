@@ -91,11 +91,13 @@ void Agent::wait_for_signal() {
       return;
     }
     log::info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    stopping_ = true;
     stop();
   });
 }
 
 void Agent::stop() {
+  stopping_ = true;
   asio::post(io_, [this] {
     if (!keep_running_.owns_work()) return;  // already stopping
     keep_running_.reset();
@@ -143,10 +145,15 @@ std::optional<std::string> Agent::reload() {
   auto loaded = std::make_shared<std::variant<Config, std::string>>(load());
   auto done = std::make_shared<std::promise<std::optional<std::string>>>();
   auto result = done->get_future();
+  if (stopping_) return std::string("the agent is shutting down");
   asio::post(io_, [this, loaded, done] { done->set_value(apply(std::move(*loaded))); });
-  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
-    return std::string("the agent did not apply the config within 10s (shutting down?)");
-  return result.get();
+  // Waits in slices so a shutdown, which stops the io thread, does not leave this request
+  // (and the HTTP server's shutdown behind it) waiting out the whole bound.
+  for (int slice = 0; slice < 100; ++slice) {
+    if (result.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) return result.get();
+    if (stopping_) return std::string("the agent is shutting down");
+  }
+  return std::string("the agent did not apply the config within 10s");
 }
 
 int run_agent_command(const AgentOptions& options) {

@@ -14,6 +14,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,7 @@ class Agent {
 
   AgentOptions options_;
   std::string listen_;
+  std::atomic<bool> stopping_{false};
   // Declaration order is teardown order reversed: the scheduler unwinds its loops while the
   // store, health and resolver it uses are alive, and the io_context goes last.
   asio::io_context io_;

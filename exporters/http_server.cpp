@@ -14,12 +14,14 @@ namespace connectivity {
 
 namespace {
 
-void respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body) {
+void respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
+             const std::string& extra_headers = {}) {
   mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n\r\n",
+            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
             status, mg_get_response_code_text(conn, status), static_cast<int>(content_type.size()),
-            content_type.data(), body.size());
-  mg_write(conn, body.data(), body.size());
+            content_type.data(), body.size(), extra_headers.c_str());
+  // HEAD gets the headers of a GET, without the body.
+  if (std::string_view(mg_get_request_info(conn)->request_method) != "HEAD") mg_write(conn, body.data(), body.size());
 }
 
 // One handler per path, for the methods it allows; other methods get 405 with Allow.
@@ -41,10 +43,7 @@ class Route : public CivetHandler {
     if (action) {
       action(conn);
     } else {
-      const std::string body = "method not allowed; allowed: " + allow_ + "\n";
-      mg_printf(conn, "HTTP/1.1 405 Method Not Allowed\r\nAllow: %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n\r\n",
-                allow_.c_str(), body.size());
-      mg_write(conn, body.data(), body.size());
+      respond(conn, 405, "text/plain", "method not allowed; allowed: " + allow_ + "\n", "Allow: " + allow_ + "\r\n");
     }
     return true;
   }
