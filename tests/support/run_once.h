@@ -19,7 +19,7 @@ inline RunRecord run_once(const CheckConfig& check) {
   RunRecord out;
   std::exception_ptr failure;
   asio::co_spawn(io, run_probe(check, resolver), [&](std::exception_ptr e, RunRecord r) {
-    failure = e;
+    failure = std::move(e);
     out = std::move(r);
   });
   io.run();
