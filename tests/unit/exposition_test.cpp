@@ -10,6 +10,8 @@
 #include <fstream>
 #include <thread>
 
+#include <unistd.h>
+
 namespace connectivity {
 namespace {
 
@@ -20,11 +22,20 @@ using testing::parse_exposition;
 using testing::RefusedPort;
 using testing::value_of;
 
+// A fresh directory for one test's config files.
+std::string make_test_dir() {
+  static int counter = 0;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("connectivity-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
 class RunningAgent : public ::testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/connectivity-test-XXXXXX";
-    dir_ = ::mkdtemp(pattern);
+    dir_ = make_test_dir();
     config_path_ = dir_ + "/agent.toml";
   }
   void TearDown() override {
@@ -204,8 +215,7 @@ TEST(Exposition, ProbeFactsAreGaugesOfTheCheckUntilTheNextRun) {
 
 TEST(AgentStartup, PortInUseIsAClearError) {
   LoopbackListener taken;
-  char pattern[] = "/tmp/connectivity-test-XXXXXX";
-  const std::string dir = ::mkdtemp(pattern);
+  const std::string dir = make_test_dir();
   std::ofstream(dir + "/a.toml") << "";
   try {
     Agent agent(AgentOptions{.config_path = dir + "/a.toml", .listen = "127.0.0.1:" + std::to_string(taken.port()), .handle_signals = false});
