@@ -91,7 +91,6 @@ void Agent::wait_for_signal() {
       return;
     }
     log::info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    stopping_ = true;
     stop();
   });
 }

@@ -29,7 +29,7 @@ struct Resolver::Pool {
 
 namespace {
 
-ResolveOutcome lookup(const std::string& host, std::uint16_t port, AddressFamily family) {
+ResolveOutcome system_lookup(const std::string& host, std::uint16_t port, AddressFamily family) {
   addrinfo hints{};
   hints.ai_family = family == AddressFamily::ipv4   ? AF_INET
                     : family == AddressFamily::ipv6 ? AF_INET6
@@ -63,7 +63,8 @@ ResolveOutcome lookup(const std::string& host, std::uint16_t port, AddressFamily
 
 }  // namespace
 
-Resolver::Resolver(std::size_t threads) : pool_(std::make_shared<Pool>()) {
+Resolver::Resolver(std::size_t threads, Lookup lookup)
+    : pool_(std::make_shared<Pool>()), lookup_(lookup ? std::move(lookup) : Lookup(system_lookup)) {
   for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i) {
     pool_->threads.emplace_back([pool = pool_] {
       for (;;) {
@@ -124,8 +125,11 @@ asio::awaitable<ResolveOutcome> Resolver::resolve(const Target& target, AddressF
     // one to destroy its timer.
     pool_->jobs.emplace_back([pool = std::weak_ptr<Pool>(pool_),
                               waiter = std::weak_ptr<Pending>(pending), host = target.host,
-                              port = target.port, family, executor] {
-      auto outcome = lookup(host, port, family);
+                              port = target.port, family, executor, lookup = lookup_] {
+      // Its probe gave up (deadline, removal) while the job queued: behind a slow DNS server,
+      // running it anyway would only make every later lookup wait longer.
+      if (waiter.expired()) return;
+      auto outcome = lookup(host, port, family);  // may block for the resolver's own timeout
       auto alive = pool.lock();
       if (!alive) return;
       std::lock_guard lock(alive->mutex);

@@ -7,6 +7,9 @@
 #include <boost/system/error_code.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -23,7 +26,11 @@ struct ResolveOutcome {
 // finishes in the background and its answer is dropped.
 class Resolver {
  public:
-  explicit Resolver(std::size_t threads = 4);
+  // Blocking lookup run on a worker thread; the default is the system's getaddrinfo. Tests
+  // pass one that blocks, to show a probe does not wait for it.
+  using Lookup = std::function<ResolveOutcome(const std::string& host, std::uint16_t port, AddressFamily family)>;
+
+  explicit Resolver(std::size_t threads = 4, Lookup lookup = {});
   ~Resolver();
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
@@ -36,6 +43,7 @@ class Resolver {
  private:
   struct Pool;
   std::shared_ptr<Pool> pool_;
+  Lookup lookup_;
 };
 
 }  // namespace connectivity

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+
 namespace connectivity {
 namespace {
 
@@ -105,6 +108,44 @@ TEST_F(TcpProbeInNamespace, UnresolvableNameIsADnsError) {
   ns_.run_inside([&] { run = run_once(tcp_check("no-such-host.invalid:443", "5s")); });
   EXPECT_EQ(run.reason, reason::dns_error) << run.detail;
   EXPECT_EQ(run.phases.size(), 1u);  // never reached connect
+}
+
+// A DNS server that never answers must not hold a probe past its deadline: the run ends as a
+// timeout in phase resolve while the lookup is still blocked.
+TEST(TcpProbe, ASlowLookupDoesNotHoldTheProbe) {
+  // Shared with the resolver's worker, which outlives this test's frame if it is still blocked.
+  struct Gate {
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool released = false;
+  };
+  auto gate = std::make_shared<Gate>();
+  Resolver resolver(1, [gate](const std::string&, std::uint16_t, AddressFamily) {
+    std::unique_lock lock(gate->mutex);
+    gate->changed.wait_for(lock, std::chrono::seconds(10), [&] { return gate->released; });  // bounded
+    return ResolveOutcome{boost::asio::error::host_not_found, {}};
+  });
+  const CheckConfig check = tcp_check("slow-dns.example:443", "100ms");
+  asio::io_context io;
+  RunRecord run;
+  bool done = false;
+  bool lookup_was_blocked = false;
+  asio::co_spawn(io, run_probe(check, resolver), [&](std::exception_ptr, RunRecord r) {
+    run = std::move(r);
+    std::lock_guard lock(gate->mutex);
+    lookup_was_blocked = !gate->released;
+    done = true;
+  });
+  io.run();
+  {
+    std::lock_guard lock(gate->mutex);
+    gate->released = true;
+  }
+  gate->changed.notify_all();
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(lookup_was_blocked);
+  EXPECT_EQ(run.reason, reason::timeout) << run.detail;
+  EXPECT_NE(run.detail.find("in phase resolve"), std::string::npos) << run.detail;
 }
 
 TEST(NetworkErrors, AreClassifiedByCause) {
