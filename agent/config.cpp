@@ -105,7 +105,7 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
 
   const std::string target_text = named.required_string("target");
   try {
-    check.target = parse_target(target_text);
+    check.target = check.kind->url_target ? parse_url_target(target_text) : parse_target(target_text);
   } catch (const std::invalid_argument& e) {
     named.fail("target", "bad target \"" + target_text + "\": " + e.what());
   }
@@ -145,40 +145,6 @@ bool is_reserved_label(std::string_view name) {
   static constexpr std::string_view reserved[] = {"check", "probe", "target", "result", "phase", "le",
                                                   "job",   "instance"};
   return std::find(std::begin(reserved), std::end(reserved), name) != std::end(reserved);
-}
-
-Target parse_target(std::string_view text) {
-  Target target;
-  std::string_view port_text;
-  if (text.starts_with('[')) {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("missing ']' after IPv6 address");
-    target.host = std::string(text.substr(1, close - 1));
-    if (text.substr(close + 1, 1) != ":") throw std::invalid_argument("expected :port after ']'");
-    port_text = text.substr(close + 2);
-    boost::system::error_code ec;
-    asio::ip::make_address_v6(target.host, ec);
-    if (ec) throw std::invalid_argument("\"" + target.host + "\" is not an IPv6 address");
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) throw std::invalid_argument("expected host:port");
-    target.host = std::string(text.substr(0, colon));
-    port_text = text.substr(colon + 1);
-    if (target.host.find(':') != std::string::npos)
-      throw std::invalid_argument("an IPv6 address must be written in brackets, as [addr]:port");
-  }
-  if (target.host.empty()) throw std::invalid_argument("empty host");
-  for (char c : target.host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '.' || c == ':' || c == '_' || c == '%';
-    if (!ok) throw std::invalid_argument(std::string("character '") + c + "' is not allowed in a host");
-  }
-  unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
-    throw std::invalid_argument("port must be a number from 1 to 65535");
-  target.port = static_cast<std::uint16_t>(port);
-  return target;
 }
 
 std::string CheckConfig::series_key() const {

@@ -57,9 +57,6 @@ Config load_config_file(const std::string& path, const ProbeRegistry& registry =
 std::string_view embedded_default_config();
 inline constexpr std::string_view kEmbeddedConfigName = "<embedded default>";
 
-// "host:port" or "[v6addr]:port"; throws std::invalid_argument with a reason.
-Target parse_target(std::string_view text);
-
 // Label names the agent sets itself, or that Prometheus reserves for the scrape.
 bool is_reserved_label(std::string_view name);
 

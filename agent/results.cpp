@@ -70,10 +70,11 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
     s.has_run = true;
     s.up = up;
     std::fill(s.last_phase_seconds.begin(), s.last_phase_seconds.end(), 0.0);
+    // A phase met more than once in a run (each hop of a redirect chain) counts in full.
     for (const auto& phase : run.phases) {
       auto p = std::find(s.kind->phases.begin(), s.kind->phases.end(), phase.name);
       if (p != s.kind->phases.end())
-        s.last_phase_seconds[static_cast<std::size_t>(p - s.kind->phases.begin())] =
+        s.last_phase_seconds[static_cast<std::size_t>(p - s.kind->phases.begin())] +=
             std::chrono::duration<double>(phase.took).count();
     }
     s.last_facts = run.facts;

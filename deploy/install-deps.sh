@@ -10,11 +10,15 @@ build_packages=(
   libcivetweb-dev         # the HTTP server for /metrics, /-/healthy, /-/reload
   libtomlplusplus-dev     # the TOML config, with source positions for errors
   libcli11-dev            # the command line
+  libssl-dev              # TLS and HTTPS probes: handshake, chain inspection, verification
+  ca-certificates         # the system CA store the TLS probes verify against
 )
 test_packages=(
   libgtest-dev            # unit tests
   nftables iproute2       # drop/reject rules inside network namespaces the tests create
   curl python3            # the end-to-end test's client and loopback peer
+  openssl nginx-light     # real TLS (s_server) and HTTP/HTTPS (nginx) peers for the probe tests
+  tinyproxy               # a real HTTP CONNECT proxy for the proxy tests
 )
 
 packages=("${build_packages[@]}")

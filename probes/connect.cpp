@@ -5,6 +5,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
 
 #include <sstream>
 #include <tuple>
@@ -20,7 +21,8 @@ std::string_view classify_network_error(const boost::system::error_code& error) 
       error == e::address_family_not_supported)
     return reason::dns_error;
   if (error == e::connection_refused) return reason::refused;
-  if (error == e::timed_out || error == e::operation_aborted) return reason::timeout;
+  if (error == e::timed_out || error == e::operation_aborted || error == boost::beast::error::timeout)
+    return reason::timeout;
   if (error == e::host_unreachable || error == e::network_unreachable ||
       error == e::network_down || error == e::access_denied ||
       error == boost::system::errc::operation_not_permitted)
@@ -42,10 +44,16 @@ AddressFamily parse_address_family(ConfigTable& options) {
 asio::awaitable<std::optional<ProbeResult>> resolve_and_connect(ProbeContext& ctx,
                                                                 AddressFamily family,
                                                                 asio::ip::tcp::socket& socket) {
+  return resolve_and_connect(ctx, ctx.target(), family, socket);
+}
+
+asio::awaitable<std::optional<ProbeResult>> resolve_and_connect(ProbeContext& ctx, const Target& target,
+                                                                AddressFamily family,
+                                                                asio::ip::tcp::socket& socket) {
   ctx.begin_phase("resolve");
-  const ResolveOutcome resolved = co_await ctx.resolver().resolve(ctx.target(), family);
+  const ResolveOutcome resolved = co_await ctx.resolver().resolve(target, family);
   if (resolved.error)
-    co_return ProbeResult{classify_network_error(resolved.error), "resolve " + ctx.target().host + ": " + resolved.error.message()};
+    co_return ProbeResult{classify_network_error(resolved.error), "resolve " + target.host + ": " + resolved.error.message()};
 
   // The first address only: falling back to the next one would hide exactly the broken path
   // (say, IPv6 firewalled) that this agent exists to report.

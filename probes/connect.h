@@ -21,6 +21,10 @@ std::string_view classify_network_error(const boost::system::error_code& error);
 asio::awaitable<std::optional<ProbeResult>> resolve_and_connect(ProbeContext& ctx,
                                                                 AddressFamily family,
                                                                 asio::ip::tcp::socket& socket);
+// The same for another endpoint than the check's target: a proxy, or a redirect's host.
+asio::awaitable<std::optional<ProbeResult>> resolve_and_connect(ProbeContext& ctx, const Target& target,
+                                                                AddressFamily family,
+                                                                asio::ip::tcp::socket& socket);
 
 // Parses the shared `address_family` option ("any", "ipv4", "ipv6").
 AddressFamily parse_address_family(class ConfigTable& options);

@@ -1,12 +1,78 @@
 #include "probes/probe.h"
 
+#include <boost/asio/ip/address_v6.hpp>
+
 #include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <stdexcept>
 
 namespace connectivity {
 
 std::string Target::to_string() const {
+  if (!url.empty()) return url;
   const bool ipv6_literal = host.find(':') != std::string::npos;
   return (ipv6_literal ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Target parse_target(std::string_view text) {
+  Target target;
+  std::string_view port_text;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) throw std::invalid_argument("missing ']' after IPv6 address");
+    target.host = std::string(text.substr(1, close - 1));
+    if (text.substr(close + 1, 1) != ":") throw std::invalid_argument("expected :port after ']'");
+    port_text = text.substr(close + 2);
+    boost::system::error_code ec;
+    asio::ip::make_address_v6(target.host, ec);
+    if (ec) throw std::invalid_argument("\"" + target.host + "\" is not an IPv6 address");
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw std::invalid_argument("expected host:port");
+    target.host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+    if (target.host.find(':') != std::string::npos)
+      throw std::invalid_argument("an IPv6 address must be written in brackets, as [addr]:port");
+  }
+  if (target.host.empty()) throw std::invalid_argument("empty host");
+  for (char c : target.host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == ':' || c == '_' || c == '%';
+    if (!ok) throw std::invalid_argument(std::string("character '") + c + "' is not allowed in a host");
+  }
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+    throw std::invalid_argument("port must be a number from 1 to 65535");
+  target.port = static_cast<std::uint16_t>(port);
+  return target;
+}
+
+Target parse_url_target(std::string_view text) {
+  const auto separator = text.find("://");
+  if (separator == std::string_view::npos) throw std::invalid_argument("expected a URL such as https://host/path");
+  std::string scheme(text.substr(0, separator));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (scheme != "http" && scheme != "https") throw std::invalid_argument("the scheme must be http or https");
+  const std::string_view rest = text.substr(separator + 3);
+  const auto authority_end = rest.find_first_of("/?#");
+  const std::string authority(rest.substr(0, authority_end));
+  if (authority.find('@') != std::string::npos)
+    throw std::invalid_argument("credentials do not belong in a URL (use basic_auth_password_file)");
+  std::string path = authority_end == std::string_view::npos ? "" : std::string(rest.substr(authority_end));
+  path.erase(std::min(path.find('#'), path.size()));
+  if (!path.starts_with('/')) path.insert(0, "/");
+  for (unsigned char c : path)
+    if (c <= ' ' || c == 0x7f) throw std::invalid_argument("the path must not contain spaces or control characters");
+
+  const bool has_port = authority.starts_with('[') ? authority.find("]:") != std::string::npos
+                                                   : authority.find(':') != std::string::npos;
+  Target target = parse_target(has_port ? authority : authority + (scheme == "https" ? ":443" : ":80"));
+  target.scheme = std::move(scheme);
+  target.path = std::move(path);
+  target.url = std::string(text);
+  return target;
 }
 
 ProbeContext::ProbeContext(asio::any_io_executor executor, const Target& target,

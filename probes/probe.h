@@ -44,9 +44,20 @@ enum class AddressFamily { any, ipv4, ipv6 };
 struct Target {
   std::string host;  // name or address, without IPv6 brackets
   std::uint16_t port = 0;
-  // host:port, with brackets for IPv6 literals: the form used in labels and logs.
+  // Set only for kinds whose target is a URL (ProbeKind::url_target): "http" or "https", the
+  // path with its query ("/" at least), and the URL as configured.
+  std::string scheme;
+  std::string path;
+  std::string url;
+  // The form used in labels and logs: the URL, or host:port with brackets for IPv6 literals.
   std::string to_string() const;
 };
+
+// "host:port" or "[v6addr]:port"; throws std::invalid_argument with a reason.
+Target parse_target(std::string_view text);
+// "http[s]://host[:port][/path][?query]" (the fragment dropped, no user:password@ part);
+// throws std::invalid_argument with a reason.
+Target parse_url_target(std::string_view text);
 
 // Label pairs, sorted by name where they form a series' identity.
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -125,6 +136,7 @@ struct ProbeKind {
   std::string_view name;
   std::span<const std::string_view> phases;         // every phase, in order
   std::span<const std::string_view> extra_reasons;  // beyond kCoreReasons
+  bool url_target = false;  // `target` is an http(s) URL rather than host:port
   std::function<std::unique_ptr<Probe>(ConfigTable&)> make;
 };
 

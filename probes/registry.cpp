@@ -1,6 +1,8 @@
 #include "probes/registry.h"
 
+#include "probes/http/http_probe.h"
 #include "probes/tcp/tcp_probe.h"
+#include "probes/tls/tls_probe.h"
 
 namespace connectivity {
 
@@ -19,6 +21,8 @@ std::vector<std::string_view> ProbeRegistry::names() const {
 
 void RegisterBuiltinProbes(ProbeRegistry& registry) {
   registry.add(tcp_probe_kind());
+  registry.add(tls_probe_kind());
+  registry.add(http_probe_kind());
 }
 
 const ProbeRegistry& builtin_probes() {

@@ -133,7 +133,8 @@ asio::awaitable<ResolveOutcome> Resolver::resolve(const Target& target, AddressF
       auto alive = pool.lock();
       if (!alive) return;
       std::lock_guard lock(alive->mutex);
-      if (alive->stopping) return;
+      // Nobody waits any more: the probe ended, and its io_context may be gone with it.
+      if (alive->stopping || waiter.expired()) return;
       asio::post(executor, [waiter, outcome = std::move(outcome)]() mutable {
         if (auto pending = waiter.lock()) {
           pending->answer = std::move(outcome);

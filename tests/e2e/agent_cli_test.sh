@@ -151,6 +151,7 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
       wait_for_line "$work/agent.log" 'msg="check down" check=.* reason=dns_error' 350
     ip netns exec "$ns" curl -sf "http://127.0.0.1:$port/metrics" > "$work/default.txt"
     expect "its three checks are exported" test "$(grep -c '^connectivity_check_required{' "$work/default.txt")" -eq 3
+    expect "as TLS checks" test "$(grep -c '^connectivity_check_required{.*probe="tls"' "$work/default.txt")" -eq 3
     stop_agent
     expect "and it stops cleanly" test $? -eq 0
 

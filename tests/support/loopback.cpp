@@ -7,7 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/write.hpp>
+
+#include <array>
 #include <cstdio>
+#include <memory>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -35,6 +39,41 @@ void LoopbackListener::accept_next() {
     if (error) return;
     ++accepted_;
     socket.close();
+    accept_next();
+  });
+}
+
+ScriptedPeer::ScriptedPeer(std::string reply)
+    : acceptor_(io_, {asio::ip::address_v4::loopback(), 0}), reply_(std::move(reply)) {
+  port_ = acceptor_.local_endpoint().port();
+  accept_next();
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+ScriptedPeer::~ScriptedPeer() {
+  io_.stop();  // abandons held connections: their sockets close with the io_context
+  thread_.join();
+}
+
+namespace {
+void discard_until_closed(const std::shared_ptr<asio::ip::tcp::socket>& socket,
+                          const std::shared_ptr<std::array<char, 4096>>& sink) {
+  socket->async_read_some(asio::buffer(*sink), [socket, sink](const boost::system::error_code& error, std::size_t) {
+    if (!error) discard_until_closed(socket, sink);
+  });
+}
+}  // namespace
+
+void ScriptedPeer::accept_next() {
+  acceptor_.async_accept([this](const boost::system::error_code& error, asio::ip::tcp::socket accepted) {
+    if (error) return;
+    ++accepted_;
+    auto socket = std::make_shared<asio::ip::tcp::socket>(std::move(accepted));
+    auto sink = std::make_shared<std::array<char, 4096>>();
+    asio::async_write(*socket, asio::buffer(reply_),
+                      [socket, sink](const boost::system::error_code& write_error, std::size_t) {
+                        if (!write_error) discard_until_closed(socket, sink);
+                      });
     accept_next();
   });
 }

@@ -30,6 +30,25 @@ class LoopbackListener {
   void accept_next();
 };
 
+// A hostile or silent peer on 127.0.0.1: accepts, sends `reply` (maybe nothing), then holds
+// each connection open, reading and discarding, until the client closes it.
+class ScriptedPeer {
+ public:
+  explicit ScriptedPeer(std::string reply);
+  ~ScriptedPeer();
+  std::uint16_t port() const { return port_; }
+  std::uint64_t accepted() const { return accepted_.load(); }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::string reply_;
+  std::uint16_t port_ = 0;
+  std::atomic<std::uint64_t> accepted_{0};
+  std::thread thread_;
+  void accept_next();
+};
+
 // A loopback port that refuses connections: bound (so nobody else takes it) but not listening.
 class RefusedPort {
  public:

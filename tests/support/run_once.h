@@ -9,7 +9,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <algorithm>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace connectivity::testing {
 
@@ -27,13 +30,48 @@ inline RunRecord run_once(const CheckConfig& check) {
   return out;
 }
 
-// A one-check config in TOML, parsed the way the agent parses it.
+// A one-check config in TOML, parsed the way the agent parses it; `options` is the body of
+// the [check.<probe>] sub-table.
+inline CheckConfig make_check(const std::string& probe, const std::string& target, const std::string& options = "",
+                              const std::string& timeout = "2s") {
+  const std::string text = "[[check]]\nname = \"t\"\nprobe = \"" + probe + "\"\ntarget = \"" + target +
+                           "\"\ninterval = \"10s\"\ntimeout = \"" + timeout + "\"\n" +
+                           (options.empty() ? "" : "[check." + probe + "]\n" + options + "\n");
+  return parse_config(text, "test.toml").checks.at(0);
+}
+
 inline CheckConfig tcp_check(const std::string& target, const std::string& timeout = "2s",
                              const std::string& options = "") {
-  const std::string text = "[[check]]\nname = \"t\"\nprobe = \"tcp\"\ntarget = \"" + target +
-                           "\"\ninterval = \"10s\"\ntimeout = \"" + timeout + "\"\n" +
-                           (options.empty() ? "" : "[check.tcp]\n" + options + "\n");
-  return parse_config(text, "test.toml").checks.at(0);
+  return make_check("tcp", target, options, timeout);
+}
+
+// The value of the fact `metric` whose labels include all of `labels`; nullopt if none.
+inline std::optional<double> fact_value(const RunRecord& run, std::string_view metric, const Labels& labels = {}) {
+  for (const auto& fact : run.facts) {
+    if (fact.metric != metric) continue;
+    const bool all = std::all_of(labels.begin(), labels.end(), [&](const auto& wanted) {
+      return std::find(fact.labels.begin(), fact.labels.end(), wanted) != fact.labels.end();
+    });
+    if (all) return fact.value;
+  }
+  return std::nullopt;
+}
+
+// The value of label `name` on the first fact `metric`; empty if none.
+inline std::string fact_label(const RunRecord& run, std::string_view metric, std::string_view name) {
+  for (const auto& fact : run.facts)
+    if (fact.metric == metric)
+      for (const auto& [label, value] : fact.labels)
+        if (label == name) return value;
+  return {};
+}
+
+// Phase duration of the run in seconds (summed over repeats); nullopt if not reached.
+inline std::optional<double> phase_seconds(const RunRecord& run, std::string_view phase) {
+  std::optional<double> total;
+  for (const auto& p : run.phases)
+    if (p.name == phase) total = total.value_or(0) + std::chrono::duration<double>(p.took).count();
+  return total;
 }
 
 }  // namespace connectivity::testing

@@ -63,7 +63,7 @@ class RunningAgent : public ::testing::Test {
     CheckConfig c;
     c.name = name;
     c.kind = builtin_probes().find("tcp");
-    c.target = {"127.0.0.1", static_cast<std::uint16_t>(port)};
+    c.target = parse_target("127.0.0.1:" + std::to_string(port));
     c.labels = labels;
     return c.series_key();
   }

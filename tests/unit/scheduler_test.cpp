@@ -61,7 +61,7 @@ CheckConfig scripted_check(std::string name, std::shared_ptr<const Probe> probe,
   CheckConfig c;
   c.name = std::move(name);
   c.kind = &kScripted;
-  c.target = {"127.0.0.1", 9};
+  c.target = parse_target("127.0.0.1:9");
   c.interval = std::chrono::duration_cast<std::chrono::milliseconds>(interval);
   c.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
   c.probe = std::move(probe);

@@ -120,13 +120,13 @@ TEST(TcpProbe, ASlowLookupDoesNotHoldTheProbe) {
     bool released = false;
   };
   auto gate = std::make_shared<Gate>();
+  asio::io_context io;  // outlives the resolver, as in the agent
   Resolver resolver(1, [gate](const std::string&, std::uint16_t, AddressFamily) {
     std::unique_lock lock(gate->mutex);
     gate->changed.wait_for(lock, std::chrono::seconds(10), [&] { return gate->released; });  // bounded
     return ResolveOutcome{boost::asio::error::host_not_found, {}};
   });
   const CheckConfig check = tcp_check("slow-dns.example:443", "100ms");
-  asio::io_context io;
   RunRecord run;
   bool done = false;
   bool lookup_was_blocked = false;
