@@ -83,7 +83,10 @@ asio::awaitable<Exchange> exchange(ProbeContext& ctx, Stream& stream, http::requ
       co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
   if (header_error) {
     ctx.end_phase();
-    out.failure = ProbeResult{classify_read_error(header_error), "reading the response header: " + header_error.message()};
+    // A declared Content-Length over the cap is refused with the header already.
+    out.failure = header_error == http::error::body_limit
+                      ? ProbeResult{reason::body_too_large, "body over max_body_bytes (" + std::to_string(max_body_bytes) + ")"}
+                      : ProbeResult{classify_read_error(header_error), "reading the response header: " + header_error.message()};
     co_return out;
   }
   ctx.begin_phase("transfer");

@@ -189,6 +189,12 @@ void observe_server_messages(int write_p, int /*version*/, int content_type, con
   if (content_type == SSL3_RT_ALERT && len >= 2 && bytes[0] == SSL3_AL_FATAL) seen.fatal_alert = bytes[1];
 }
 
+std::string alert_name(int description) {
+  // TLS 1.3's certificate_required, which OpenSSL 3.0 has no name for.
+  constexpr int kCertificateRequired = 116;
+  return description == kCertificateRequired ? "certificate required" : SSL_alert_desc_string_long(description);
+}
+
 // Watches the server's messages for as long as it lives; `seen` must outlive it.
 class MessageWatch {
  public:
@@ -354,8 +360,8 @@ asio::awaitable<std::optional<ProbeResult>> read_post_handshake_verdict(TlsStrea
   MessageWatch watch(stream.native_handle(), seen);
   auto [error] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
   if (seen.fatal_alert >= 0)
-    co_return ProbeResult{reason::tls_error, std::string("server refused the session after the handshake: alert ") +
-                                                 SSL_alert_desc_string_long(seen.fatal_alert)};
+    co_return ProbeResult{reason::tls_error, "server refused the session after the handshake: alert " +
+                                                 std::to_string(seen.fatal_alert) + " (" + alert_name(seen.fatal_alert) + ")"};
   if (error == asio::error::operation_aborted || error == boost::beast::error::timeout)
     co_return ProbeResult{reason::timeout, "no answer to close_notify before the deadline"};
   co_return std::nullopt;  // closed, with or without close_notify: no objection

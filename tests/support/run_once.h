@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +29,13 @@ inline RunRecord run_once(const CheckConfig& check) {
   });
   io.run();
   if (failure) std::rethrow_exception(failure);
+  // CONNECTIVITY_TEST_REPORT=1 prints what every run reported: the matrix behind the tests.
+  if (std::getenv("CONNECTIVITY_TEST_REPORT")) {  // NOLINT(concurrency-mt-unsafe): read-only
+    std::cout << "[ report   ] " << check.target.to_string() << " -> " << out.reason;
+    for (const auto& fact : out.facts)
+      if (fact.metric == "connectivity_tls_verify_result" && fact.value == 1) std::cout << " verify=" << fact.labels.at(0).second;
+    std::cout << (out.detail.empty() ? "" : " (" + out.detail + ")") << "\n";
+  }
   return out;
 }
 
