@@ -9,11 +9,12 @@
 
 namespace connectivity {
 
-std::string Target::to_string() const {
-  if (!url.empty()) return url;
+std::string Target::authority() const {
   const bool ipv6_literal = host.find(':') != std::string::npos;
   return (ipv6_literal ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
+
+std::string Target::to_string() const { return url.empty() ? authority() : url; }
 
 Target parse_target(std::string_view text) {
   Target target;

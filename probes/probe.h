@@ -49,7 +49,9 @@ struct Target {
   std::string scheme;
   std::string path;
   std::string url;
-  // The form used in labels and logs: the URL, or host:port with brackets for IPv6 literals.
+  // host:port, with brackets for IPv6 literals.
+  std::string authority() const;
+  // The form used in labels and logs: the URL, or the authority.
   std::string to_string() const;
 };
 

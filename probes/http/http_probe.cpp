@@ -33,17 +33,11 @@ constexpr std::string_view kBodyBytesHelp = "Size of the last response body read
 
 constexpr std::size_t kMaxHeaderBytes = std::size_t{64} * 1024;
 
+// The Host header: the authority without a default port.
 std::string host_header(const Target& url) {
   const bool default_port = (url.scheme == "https" && url.port == 443) || (url.scheme == "http" && url.port == 80);
-  const bool ipv6 = url.host.find(':') != std::string::npos;
-  std::string host = ipv6 ? "[" + url.host + "]" : url.host;
-  return default_port ? host : host + ":" + std::to_string(url.port);
-}
-
-// host:port as CONNECT wants it.
-std::string authority(const Target& url) {
-  const bool ipv6 = url.host.find(':') != std::string::npos;
-  return (ipv6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
+  const std::string authority = url.authority();
+  return default_port ? authority.substr(0, authority.rfind(':')) : authority;
 }
 
 // One request and response on a connected stream.
@@ -112,8 +106,8 @@ asio::awaitable<Exchange> exchange(ProbeContext& ctx, Stream& stream, http::requ
 // Asks the proxy for a tunnel to `to` on a connected stream.
 asio::awaitable<std::optional<ProbeResult>> open_tunnel(ProbeContext& ctx, tcp_stream& stream, const Target& to) {
   ctx.begin_phase("connect");
-  http::request<http::empty_body> request{http::verb::connect, authority(to), 11};
-  request.set(http::field::host, authority(to));
+  http::request<http::empty_body> request{http::verb::connect, to.authority(), 11};
+  request.set(http::field::host, to.authority());
   auto [write_error, written] = co_await http::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
   boost::beast::flat_buffer buffer;
   http::response_parser<http::empty_body> parser;
@@ -126,7 +120,7 @@ asio::awaitable<std::optional<ProbeResult>> open_tunnel(ProbeContext& ctx, tcp_s
     co_return ProbeResult{why == reason::protocol_error ? reason::proxy_error : why, "proxy CONNECT: " + error.message()};
   }
   if (parser.get().result_int() / 100 != 2)
-    co_return ProbeResult{reason::proxy_error, "proxy answered " + std::to_string(parser.get().result_int()) + " to CONNECT " + authority(to)};
+    co_return ProbeResult{reason::proxy_error, "proxy answered " + std::to_string(parser.get().result_int()) + " to CONNECT " + to.authority()};
   co_return std::nullopt;
 }
 
