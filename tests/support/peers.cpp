@@ -1,5 +1,7 @@
 #include "tests/support/peers.h"
 
+#include "tests/support/temp_dir.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -163,13 +165,6 @@ void write_file(const fs::path& path, const std::string& content) {
   file << content;
   file.close();
   if (!file) throw std::runtime_error("cannot write " + path.string());
-}
-
-fs::path make_temp_dir(const std::string& stem) {
-  std::string pattern = (fs::temp_directory_path() / (stem + "-XXXXXX")).string();
-  if (::mkdtemp(pattern.data()) == nullptr)
-    throw std::runtime_error("mkdtemp " + pattern + ": " + errno_text(errno));
-  return pattern;
 }
 
 void remove_quietly(const fs::path& path) {

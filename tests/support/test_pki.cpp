@@ -1,5 +1,7 @@
 #include "tests/support/test_pki.h"
 
+#include "tests/support/temp_dir.h"
+
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -222,10 +224,7 @@ std::string serial_hex(std::uint64_t serial) {
 }  // namespace
 
 TestPki::TestPki() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "connectivity-pki-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr)
-    throw std::runtime_error("test PKI: mkdtemp " + pattern + " failed");
-  dir_ = pattern;
+  dir_ = make_temp_dir("connectivity-pki");
   try {
     KeyPtr key = new_ec_key();
     const NamePtr name = common_name(std::string(kCaCommonName));

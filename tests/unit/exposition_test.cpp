@@ -2,6 +2,7 @@
 #include "agent/runtime.h"
 #include "tests/support/http_client.h"
 #include "tests/support/loopback.h"
+#include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -22,20 +23,10 @@ using testing::parse_exposition;
 using testing::RefusedPort;
 using testing::value_of;
 
-// A fresh directory for one test's config files.
-std::string make_test_dir() {
-  static int counter = 0;
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("connectivity-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
-
 class RunningAgent : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = make_test_dir();
+    dir_ = testing::make_temp_dir("connectivity-agent-test");
     config_path_ = dir_ + "/agent.toml";
   }
   void TearDown() override {
@@ -215,7 +206,7 @@ TEST(Exposition, ProbeFactsAreGaugesOfTheCheckUntilTheNextRun) {
 
 TEST(AgentStartup, PortInUseIsAClearError) {
   LoopbackListener taken;
-  const std::string dir = make_test_dir();
+  const std::string dir = testing::make_temp_dir("connectivity-agent-test");
   std::ofstream(dir + "/a.toml") << "";
   try {
     Agent agent(AgentOptions{.config_path = dir + "/a.toml", .listen = "127.0.0.1:" + std::to_string(taken.port()), .handle_signals = false});

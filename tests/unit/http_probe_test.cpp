@@ -4,6 +4,7 @@
 #include "tests/support/loopback.h"
 #include "tests/support/peers.h"
 #include "tests/support/run_once.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
 #include <gtest/gtest.h>
@@ -198,8 +199,7 @@ TEST_F(HttpsProbe, ExpiredCertificateIsCertInvalidWithItsExpiry) {
 class Tinyproxy {
  public:
   explicit Tinyproxy(const std::string& extra = "") : port_(testing::free_loopback_port()) {
-    dir_ = ::testing::TempDir() + "/tinyproxy-" + std::to_string(port_);
-    std::filesystem::create_directories(dir_);
+    dir_ = testing::make_temp_dir("connectivity-tinyproxy");
     std::ofstream(dir_ + "/tinyproxy.conf") << "Port " << port_ << "\nListen 127.0.0.1\nTimeout 10\nMaxClients 16\n"
                                             << "Allow 127.0.0.1\nLogLevel Info\n" << extra;
     process_ = std::make_unique<testing::ChildProcess>(
