@@ -53,6 +53,8 @@ stop_agent() {
       wait "$agent_pid"
       local status=$?
       agent_pid=""
+      # A failed exit is only diagnosable with what the agent (or a sanitizer) printed.
+      [ $status -ne 0 ] && sed 's/^/#   agent: /' "$work/agent.log" | tail -60
       return $status
     fi
     sleep 0.01
