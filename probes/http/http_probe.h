@@ -46,7 +46,6 @@ class HttpProbe final : public Probe {
  public:
   explicit HttpProbe(HttpSettings settings) : settings_(std::move(settings)) {}
   asio::awaitable<ProbeResult> run(ProbeContext& ctx) const override;
-  const HttpSettings& settings() const { return settings_; }
 
  private:
   HttpSettings settings_;
