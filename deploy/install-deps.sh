@@ -19,6 +19,8 @@ test_packages=(
   curl python3            # the end-to-end test's client and loopback peer
   openssl nginx-light     # real TLS (s_server) and HTTP/HTTPS (nginx) peers for the probe tests
   tinyproxy               # a real HTTP CONNECT proxy for the proxy tests
+  tshark                  # an independent TDS decoder to check the PRELOGIN bytes we send
+  clang-14 libclang-rt-14-dev  # libFuzzer for the parsers of untrusted bytes
 )
 
 packages=("${build_packages[@]}")

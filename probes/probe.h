@@ -34,6 +34,11 @@ inline constexpr std::string_view resource_exhausted = "resource_exhausted";
 inline constexpr std::string_view error = "error";
 }  // namespace reason
 
+// Not a core reason: kinds that parse a protocol list it among their extra_reasons.
+namespace reason {
+inline constexpr std::string_view protocol_error = "protocol_error";  // the peer does not speak the protocol, or breaks it
+}  // namespace reason
+
 inline constexpr std::string_view kCoreReasons[] = {
     reason::success,     reason::dns_error, reason::refused,
     reason::timeout,     reason::unreachable, reason::reset,

@@ -2,6 +2,7 @@
 
 #include "probes/http/http_probe.h"
 #include "probes/tcp/tcp_probe.h"
+#include "probes/tds/tds_probe.h"
 #include "probes/tls/tls_probe.h"
 
 namespace connectivity {
@@ -23,6 +24,7 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   registry.add(tcp_probe_kind());
   registry.add(tls_probe_kind());
   registry.add(http_probe_kind());
+  registry.add(tds_probe_kind());
 }
 
 const ProbeRegistry& builtin_probes() {

@@ -2,7 +2,8 @@
 # Fresh Debian bookworm machine to a full test run: installs build and test dependencies,
 # builds with warnings as errors, and runs every test (ctest: unit tests and the end-to-end
 # test of the binary), then again under AddressSanitizer+UndefinedBehaviorSanitizer, and the
-# threaded parts (scheduler, running agent) under ThreadSanitizer.
+# threaded parts (scheduler, running agent) under ThreadSanitizer, and last the libFuzzer
+# targets for a bounded time (FUZZ_SECONDS per target, default 60).
 # Run as root for the network-namespace tests (they skip, saying so, otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,3 +30,6 @@ echo "== ThreadSanitizer (scheduler, running agent)"
 build build/tsan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=thread
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(Schedule|Scheduler|RunningAgent|AgentStartup)\.'
+
+echo "== libFuzzer (clang, ASan+UBSan), ${FUZZ_SECONDS:-60}s per target"
+bash tests/fuzz/run.sh

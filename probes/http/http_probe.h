@@ -23,7 +23,6 @@ inline constexpr std::string_view http_status = "http_status";        // status 
 inline constexpr std::string_view body_mismatch = "body_mismatch";    // body_regex / body_must_not_match
 inline constexpr std::string_view body_too_large = "body_too_large";  // over max_body_bytes
 inline constexpr std::string_view too_many_redirects = "too_many_redirects";
-inline constexpr std::string_view protocol_error = "protocol_error";  // not HTTP, or a malformed reply
 inline constexpr std::string_view proxy_error = "proxy_error";        // the proxy refused CONNECT
 }  // namespace reason
 

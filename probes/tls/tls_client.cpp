@@ -56,6 +56,18 @@ std::string openssl_errors() {
   return out.empty() ? "unknown OpenSSL error" : out;
 }
 
+// The queued errors as Asio words them ("wrong version number (SSL routines)"), so both
+// handshake paths report alike.
+std::string openssl_reasons() {
+  std::string out;
+  while (const unsigned long code = ERR_get_error()) {
+    const char* why = ERR_reason_error_string(code);
+    const char* library = ERR_lib_error_string(code);
+    out += (out.empty() ? "" : "; ") + std::string(why ? why : "unknown error") + (library ? " (" + std::string(library) + ")" : "");
+  }
+  return out;
+}
+
 std::string capped(std::string value) {
   if (value.size() > kMaxLabelValue) value.resize(kMaxLabelValue);
   return value;
@@ -240,6 +252,12 @@ std::string normalised_pin(ConfigTable& options) {
 
 }  // namespace
 
+std::span<const std::string_view> TlsClient::option_keys() {
+  static constexpr std::string_view keys[] = {"server_name", "ca_file",    "verify",      "verify_hostname", "min_version",
+                                              "max_version", "client_cert", "client_key", "pin_sha256"};
+  return keys;
+}
+
 std::shared_ptr<const TlsClient> TlsClient::from_options(ConfigTable& options) {
   std::shared_ptr<TlsClient> client(new TlsClient);
   client->context_ = std::make_unique<ssl::context>(ssl::context::tls_client);
@@ -287,70 +305,161 @@ std::shared_ptr<const TlsClient> TlsClient::from_options(ConfigTable& options) {
   return client;
 }
 
-asio::awaitable<TlsHandshake> TlsClient::handshake(ProbeContext& ctx, TlsStream& stream,
-                                                   const std::string& host) const {
-  TlsHandshake out;
-  SSL* ssl = stream.native_handle();
-  const std::string& name = server_name_.empty() ? host : server_name_;
-  boost::system::error_code not_an_address;
-  asio::ip::make_address(name, not_an_address);
-  const bool is_address = !not_an_address;
-
-  if (!is_address) SSL_set_tlsext_host_name(ssl, name.c_str());  // SNI never carries an address
-  if (verify_hostname_) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-    if (is_address) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
-    } else {
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+// Everything one handshake sets on its SSL and observes there. It lives in the handshake's
+// coroutine frame; the callbacks point into it, so it unhooks them before it goes.
+class TlsClient::Watch {
+ public:
+  Watch(SSL* ssl, const std::string& name, bool verify_chain, bool verify_hostname) : ssl_(ssl), messages_(ssl, seen) {
+    boost::system::error_code not_an_address;
+    asio::ip::make_address(name, not_an_address);
+    const bool is_address = !not_an_address;
+    if (!is_address) SSL_set_tlsext_host_name(ssl, name.c_str());  // SNI never carries an address
+    if (verify_hostname) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      if (is_address) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
+      } else {
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+      }
     }
+    findings.chain_checked = verify_chain;
+    SSL_set_ex_data(ssl, findings_index(), &findings);
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, record_verify_problem);
   }
-  VerifyFindings findings;
-  findings.chain_checked = verify_chain_;
-  stream.set_verify_mode(ssl::verify_peer);
-  stream.set_verify_callback([&findings](bool preverified, ssl::verify_context& verify) {
-    if (!preverified) findings.add(X509_STORE_CTX_get_error(verify.native_handle()));
-    return true;
-  });
-  ServerMessages seen;
-  boost::system::error_code error;
-  {
-    MessageWatch watch(ssl, seen);
-    ctx.begin_phase("tls");
-    std::tie(error) = co_await stream.async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-    ctx.end_phase();
+  ~Watch() {
+    SSL_set_verify(ssl_, SSL_VERIFY_PEER, nullptr);
+    SSL_set_ex_data(ssl_, findings_index(), nullptr);
   }
-  // The verify callback points into this frame: nothing may call it once the frame is gone.
-  stream.set_verify_callback([](bool, ssl::verify_context&) { return true; });
-  out.client_certificate_requested = seen.certificate_requested;
+  Watch(const Watch&) = delete;
+  Watch& operator=(const Watch&) = delete;
 
+  VerifyFindings findings;
+  ServerMessages seen;
+
+ private:
+  static int findings_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+  }
+  // Records what is wrong and lets the handshake go on, so an invalid certificate is still read.
+  static int record_verify_problem(int preverified, X509_STORE_CTX* store) {
+    auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* findings = ssl ? static_cast<VerifyFindings*>(SSL_get_ex_data(ssl, findings_index())) : nullptr;
+    if (preverified == 0 && findings) findings->add(X509_STORE_CTX_get_error(store));
+    return 1;
+  }
+
+  SSL* ssl_;
+  MessageWatch messages_;  // after `seen`, which it points into
+};
+
+TlsHandshake TlsClient::conclude(SSL* ssl, const Watch& watch, std::optional<ProbeResult> failure,
+                                 const std::string& name) const {
+  TlsHandshake out;
+  out.client_certificate_requested = watch.seen.certificate_requested;
   add_chain_facts(ssl, out.facts);
-  if (error) {
-    out.failure = ProbeResult{classify_tls_error(error), "TLS handshake with " + name + ": " + error.message()};
-    co_return out;
+  if (failure) {
+    out.failure = std::move(failure);
+    return out;
   }
   out.facts.push_back({kVersionInfo, kVersionInfoHelp, {{"version", SSL_get_version(ssl)}}});
   const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
   const char* cipher_name = cipher ? SSL_CIPHER_standard_name(cipher) : nullptr;
   out.facts.push_back({kCipherInfo, kCipherInfoHelp, {{"cipher", cipher_name ? cipher_name : "unknown"}}});
 
-  std::string why = findings.worst_error != X509_V_OK ? X509_verify_cert_error_string(findings.worst_error) : "";
-  if (!pin_sha256_.empty() && findings.worst == verify_reason::ok) {
+  std::string_view worst = watch.findings.worst;
+  std::string why = watch.findings.worst_error != X509_V_OK ? X509_verify_cert_error_string(watch.findings.worst_error) : "";
+  if (!pin_sha256_.empty() && worst == verify_reason::ok) {
     X509* leaf = SSL_get1_peer_certificate(ssl);
     const std::string presented = leaf ? sha256_fingerprint(leaf) : "";
     X509_free(leaf);
     if (presented != pin_sha256_) {
-      findings.worst = verify_reason::pin_mismatch;
+      worst = verify_reason::pin_mismatch;
       why = "leaf fingerprint " + presented + " is not the pinned " + pin_sha256_;
     }
   }
   for (auto verify_reason : kVerifyReasons)
     out.facts.push_back({kVerifyResult, kVerifyResultHelp, {{"reason", std::string(verify_reason)}},
-                         verify_reason == findings.worst ? 1.0 : 0.0});
-  if (findings.worst != verify_reason::ok)
-    out.failure = ProbeResult{reason::cert_invalid, "certificate of " + name + ": " + std::string(findings.worst) + ": " + why};
-  co_return out;
+                         verify_reason == worst ? 1.0 : 0.0});
+  if (worst != verify_reason::ok)
+    out.failure = ProbeResult{reason::cert_invalid, "certificate of " + name + ": " + std::string(worst) + ": " + why};
+  return out;
+}
+
+asio::awaitable<TlsHandshake> TlsClient::handshake(ProbeContext& ctx, TlsStream& stream, const std::string& host,
+                                                   std::string_view alpn) const {
+  SSL* ssl = stream.native_handle();
+  const std::string& name = expected_name(host);
+  if (!alpn.empty()) {
+    std::vector<unsigned char> wire{static_cast<unsigned char>(alpn.size())};  // RFC 7301: length-prefixed
+    wire.insert(wire.end(), alpn.begin(), alpn.end());
+    SSL_set_alpn_protos(ssl, wire.data(), static_cast<unsigned>(wire.size()));
+  }
+  Watch watch(ssl, name, verify_chain_, verify_hostname_);
+  ctx.begin_phase("tls");
+  auto [error] = co_await stream.async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  ctx.end_phase();
+  std::optional<ProbeResult> failure;
+  if (error) failure = ProbeResult{classify_tls_error(error), "TLS handshake with " + name + ": " + error.message()};
+  co_return conclude(ssl, watch, std::move(failure), name);
+}
+
+asio::awaitable<TlsHandshake> TlsClient::handshake(ProbeContext& ctx, TlsRecordChannel& channel,
+                                                   const std::string& host) const {
+  // A TLS 1.2 handshake takes two flights each way; the server's may span several carrier
+  // packets. Past this many exchanges the peer is not completing a handshake.
+  constexpr int kMaxExchanges = 64;
+  const std::string& name = expected_name(host);
+  std::unique_ptr<SSL, decltype(&SSL_free)> owned(SSL_new(context_->native_handle()), SSL_free);
+  BIO* from_server = BIO_new(BIO_s_mem());
+  BIO* to_server = BIO_new(BIO_s_mem());
+  if (!owned || !from_server || !to_server) {
+    BIO_free(from_server);
+    BIO_free(to_server);
+    co_return TlsHandshake{ProbeResult{reason::resource_exhausted, "cannot set up TLS: " + openssl_errors()}, {}, false};
+  }
+  SSL* ssl = owned.get();
+  SSL_set_bio(ssl, from_server, to_server);  // the SSL owns both now
+  const int cap = channel.max_tls_version();
+  const long configured_max = SSL_get_max_proto_version(ssl);
+  if (cap != 0 && (configured_max == 0 || configured_max > cap)) SSL_set_max_proto_version(ssl, cap);
+  SSL_set_connect_state(ssl);
+
+  Watch watch(ssl, name, verify_chain_, verify_hostname_);
+  std::optional<ProbeResult> failure;
+  std::vector<unsigned char> buffer;
+  ctx.begin_phase("tls");
+  for (int exchange = 0;; ++exchange) {
+    if (exchange == kMaxExchanges) {
+      failure = ProbeResult{reason::tls_error, "TLS handshake with " + name + " did not finish in " +
+                                                   std::to_string(kMaxExchanges) + " exchanges"};
+      break;
+    }
+    ERR_clear_error();
+    const int done = SSL_do_handshake(ssl);
+    const int status = done == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, done);
+    const std::string errors = status == SSL_ERROR_SSL ? openssl_reasons() : "";
+    // Whatever OpenSSL wrote goes out first, a fatal alert included.
+    buffer.resize(BIO_ctrl_pending(to_server));
+    if (!buffer.empty()) {
+      BIO_read(to_server, buffer.data(), static_cast<int>(buffer.size()));
+      failure = co_await channel.send(buffer);
+      if (failure) break;
+    }
+    if (status == SSL_ERROR_NONE) break;
+    if (status != SSL_ERROR_WANT_READ) {
+      failure = ProbeResult{reason::tls_error, "TLS handshake with " + name + ": " +
+                                                   (errors.empty() ? "OpenSSL error " + std::to_string(status) : errors)};
+      break;
+    }
+    buffer.clear();
+    failure = co_await channel.receive(buffer);
+    if (failure) break;
+    if (!buffer.empty()) BIO_write(from_server, buffer.data(), static_cast<int>(buffer.size()));
+  }
+  ctx.end_phase();
+  co_return conclude(ssl, watch, std::move(failure), name);
 }
 
 asio::awaitable<std::optional<ProbeResult>> read_post_handshake_verdict(TlsStream& stream) {

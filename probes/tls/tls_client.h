@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,20 +58,47 @@ struct TlsHandshake {
   bool client_certificate_requested = false;
 };
 
+// Carries TLS records for a handshake that does not run straight on the socket: TDS 7.x wraps
+// them in its own packets. Each call returns the failure to report, if any.
+class TlsRecordChannel {
+ public:
+  virtual ~TlsRecordChannel() = default;
+  // Sends one flight of records.
+  virtual asio::awaitable<std::optional<ProbeResult>> send(std::span<const unsigned char> records) = 0;
+  // Appends the next bytes the server sent to `records`.
+  virtual asio::awaitable<std::optional<ProbeResult>> receive(std::vector<unsigned char>& records) = 0;
+  // The highest TLS version the carrying protocol allows (an OpenSSL *_VERSION), 0 for no cap.
+  virtual int max_tls_version() const { return 0; }
+};
+
 class TlsClient {
  public:
+  // The option keys from_options reads: a probe whose TLS is optional refuses them when TLS is off.
+  static std::span<const std::string_view> option_keys();
+
   // Reads the TLS options (server_name, ca_file, verify, verify_hostname, min_version,
   // max_version, client_cert, client_key, pin_sha256) from the probe's options table; bad
   // values and unreadable files are config errors at their key.
   static std::shared_ptr<const TlsClient> from_options(ConfigTable& options);
 
   // Handshakes over `stream` (connected), as phase "tls", for `host` (SNI unless an address;
-  // the name the certificate must carry, unless server_name overrides it).
-  asio::awaitable<TlsHandshake> handshake(ProbeContext& ctx, TlsStream& stream, const std::string& host) const;
+  // the name the certificate must carry, unless server_name overrides it), offering ALPN
+  // protocol `alpn` when not empty.
+  asio::awaitable<TlsHandshake> handshake(ProbeContext& ctx, TlsStream& stream, const std::string& host,
+                                          std::string_view alpn = {}) const;
+  // The same handshake with OpenSSL on memory buffers and the records carried by `channel`.
+  // It ends when the handshake does: nothing is sent inside the session.
+  asio::awaitable<TlsHandshake> handshake(ProbeContext& ctx, TlsRecordChannel& channel, const std::string& host) const;
 
   asio::ssl::context& context() const { return *context_; }
 
  private:
+  class Watch;
+  // The name the certificate must carry and SNI sends.
+  const std::string& expected_name(const std::string& host) const { return server_name_.empty() ? host : server_name_; }
+  // What the handshake on `ssl` ended with (`failure` when it did not complete) as facts and verdict.
+  TlsHandshake conclude(SSL* ssl, const Watch& watch, std::optional<ProbeResult> failure, const std::string& name) const;
+
   std::unique_ptr<asio::ssl::context> context_;
   std::string server_name_;  // empty: the target's host
   bool verify_chain_ = true;

@@ -16,6 +16,7 @@ cleanup() {
   [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
   [ -n "$ns" ] && ip netns delete "$ns" 2>/dev/null
   [ -n "${holder_pid:-}" ] && kill "$holder_pid" 2>/dev/null
+  [ -n "${sql_pid:-}" ] && kill "$sql_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -95,8 +96,31 @@ while time.time() < end:
         break
 PY
 holder_pid=$!
-for _ in $(seq 50); do [ -s "$work/open.port" ] && break; sleep 0.1; done
+# A SQL Server stand-in: reads a PRELOGIN, answers as SQL Server 2019 requiring encryption.
+python3 - "$work/sql.port" <<'PY' &
+import socket, sys, time
+answer = bytes.fromhex("0401002b00000100" "00001a000601002000010200210001030022000004002200" "01ff"
+                       "0f00103900000300" "00")
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+s.settimeout(60)
+end = time.time() + 60
+while time.time() < end:
+    try:
+        c, _ = s.accept()
+        c.settimeout(5)
+        header = c.recv(8)
+        if len(header) == 8 and header[0] == 0x12:
+            c.recv(int.from_bytes(header[2:4], "big") - 8)
+            c.sendall(answer)
+        c.close()
+    except OSError:
+        break
+PY
+sql_pid=$!
+for _ in $(seq 50); do [ -s "$work/open.port" ] && [ -s "$work/sql.port" ] && break; sleep 0.1; done
 open_port=$(cat "$work/open.port")
+sql_port=$(cat "$work/sql.port")
 cat > "$work/run.toml" <<TOML
 [[check]]
 name = "open"
@@ -111,6 +135,13 @@ probe = "tcp"
 target = "127.0.0.1:1"
 interval = "200ms"
 timeout = "100ms"
+
+[[check]]
+name = "sql"
+probe = "tds"
+target = "127.0.0.1:$sql_port"
+interval = "200ms"
+timeout = "200ms"
 TOML
 start_agent "$AGENT" --config "$work/run.toml" --listen 127.0.0.1:0
 expect "agent starts and logs its port" test -n "$port"
@@ -119,6 +150,9 @@ expect "a down check is logged with its reason" wait_for_line "$work/agent.log" 
 curl -sf "http://127.0.0.1:$port/metrics" > "$work/metrics.txt"
 expect "/metrics has the open check up" grep -q "^connectivity_up{check=\"open\",probe=\"tcp\",target=\"127.0.0.1:$open_port\"} 1" "$work/metrics.txt"
 expect "/metrics has the refused check down" grep -q '^connectivity_up{check="refused",probe="tcp",target="127.0.0.1:1"} 0' "$work/metrics.txt"
+expect "the tds check is up" wait_for_line "$work/agent.log" 'msg="check up" check=sql'
+curl -sf "http://127.0.0.1:$port/metrics" > "$work/metrics-sql.txt"
+expect "/metrics describes the SQL Server" grep -q '^connectivity_tds_server_info{check="sql",probe="tds",.*encryption="required",instance_check="not_checked",mars="off",product="SQL Server 2019",version="15.0.4153"} 1' "$work/metrics-sql.txt"
 expect "/-/healthy answers" bash -c "curl -sf http://127.0.0.1:$port/-/healthy | grep -q OK"
 
 sed -i 's/name = "refused"/name = "refused-renamed"/' "$work/run.toml"

@@ -34,6 +34,9 @@ inline RunRecord run_once(const CheckConfig& check) {
     std::cout << "[ report   ] " << check.target.to_string() << " -> " << out.reason;
     for (const auto& fact : out.facts)
       if (fact.metric == "connectivity_tls_verify_result" && fact.value == 1) std::cout << " verify=" << fact.labels.at(0).second;
+    for (const auto& fact : out.facts)
+      if (fact.metric == "connectivity_tds_server_info")
+        for (const auto& [label, value] : fact.labels) std::cout << " " << label << "=" << value;
     std::cout << (out.detail.empty() ? "" : " (" + out.detail + ")") << "\n";
   }
   return out;
