@@ -69,6 +69,7 @@ asio::awaitable<RunRecord> run_probe(const CheckConfig& check, Resolver& resolve
     run.reason = reason::timeout;
     run.detail = "no result within " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(check.timeout).count()) + "ms";
     if (!ctx.phases().empty()) run.detail += " (in phase " + std::string(ctx.phases().back().name) + ")";
+    run.facts = ctx.facts_so_far();
   }
   ctx.end_phase();
   run.phases = ctx.phases();

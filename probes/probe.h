@@ -106,12 +106,18 @@ class ProbeContext {
   void end_phase_at(Clock::time_point now);
   const std::vector<PhaseTiming>& phases() const { return phases_; }
 
+  // What the probe has learned so far: reported if the run is cut off at its deadline before
+  // the probe returns it (say, a server's version, then a silent second step).
+  void set_facts_so_far(std::vector<Fact> facts) { facts_so_far_ = std::move(facts); }
+  const std::vector<Fact>& facts_so_far() const { return facts_so_far_; }
+
  private:
   asio::any_io_executor executor_;
   const Target& target_;
   Clock::time_point deadline_;
   Resolver& resolver_;
   std::vector<PhaseTiming> phases_;
+  std::vector<Fact> facts_so_far_;
   Clock::time_point phase_started_{};
   bool phase_open_ = false;
 };

@@ -29,8 +29,10 @@ std::optional<std::uint16_t> port_number(std::string_view text) {
 }  // namespace
 
 std::vector<std::uint8_t> encode_browser_query(const std::string& instance) {
-  std::vector<std::uint8_t> out{kUnicastInstanceQuery};
-  out.insert(out.end(), instance.begin(), instance.end());
+  std::vector<std::uint8_t> out;
+  out.reserve(instance.size() + 2);
+  out.push_back(kUnicastInstanceQuery);
+  for (const char c : instance) out.push_back(static_cast<std::uint8_t>(c));
   out.push_back(0);
   return out;
 }

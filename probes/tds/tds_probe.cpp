@@ -224,7 +224,10 @@ asio::awaitable<ProbeResult> TdsProbe::run(ProbeContext& ctx) const {
   } else {
     failure = co_await classic_session(ctx, stream, facts);
   }
-  if (!failure && settings_.browser) failure = co_await check_browser(ctx, settings_, address, facts);
+  if (!failure && settings_.browser) {
+    ctx.set_facts_so_far(facts);  // a Browser behind a firewall that drops UDP must not hide the server
+    failure = co_await check_browser(ctx, settings_, address, facts);
+  }
   if (failure) co_return with_facts(std::move(*failure), std::move(facts));
   co_return ProbeResult{reason::success, {}, std::move(facts)};
 }
@@ -247,6 +250,7 @@ asio::awaitable<std::optional<ProbeResult>> TdsProbe::classic_session(ProbeConte
   auto prelogin = co_await exchange_prelogin(ctx, stream, settings_.instance);
   if (auto failure = judge(std::move(prelogin), facts)) co_return failure;
   if (!settings_.tls) co_return std::nullopt;
+  ctx.set_facts_so_far(facts);
   PreloginWrappedRecords channel(stream);
   TlsHandshake handshake = co_await settings_.tls_client->handshake(ctx, channel, ctx.target().host);
   facts.insert(facts.end(), handshake.facts.begin(), handshake.facts.end());
@@ -261,6 +265,7 @@ asio::awaitable<std::optional<ProbeResult>> TdsProbe::strict_session(ProbeContex
   TlsHandshake handshake = co_await settings_.tls_client->handshake(ctx, tls, ctx.target().host, "tds/8.0");
   facts = std::move(handshake.facts);
   if (handshake.failure) co_return std::move(handshake.failure);
+  ctx.set_facts_so_far(facts);
   auto prelogin = co_await exchange_prelogin(ctx, tls, settings_.instance);
   co_return judge(std::move(prelogin), facts);
 }

@@ -392,9 +392,8 @@ asio::awaitable<TlsHandshake> TlsClient::handshake(ProbeContext& ctx, TlsStream&
   SSL* ssl = stream.native_handle();
   const std::string& name = expected_name(host);
   if (!alpn.empty()) {
-    std::vector<unsigned char> wire{static_cast<unsigned char>(alpn.size())};  // RFC 7301: length-prefixed
-    wire.insert(wire.end(), alpn.begin(), alpn.end());
-    SSL_set_alpn_protos(ssl, wire.data(), static_cast<unsigned>(wire.size()));
+    const std::string wire = static_cast<char>(alpn.size()) + std::string(alpn);  // RFC 7301: length-prefixed
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()), static_cast<unsigned>(wire.size()));
   }
   Watch watch(ssl, name, verify_chain_, verify_hostname_);
   ctx.begin_phase("tls");

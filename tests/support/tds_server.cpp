@@ -162,7 +162,10 @@ std::uint16_t bind_loopback(int fd) {
 }  // namespace
 
 Bytes tds_packet(std::uint8_t type, const Bytes& payload, int length) {
-  Bytes out{type, 0x01};
+  Bytes out;
+  out.reserve(payload.size() + kHeader);
+  out.push_back(type);
+  out.push_back(0x01);
   put_be16(out, length < 0 ? payload.size() + kHeader : static_cast<std::size_t>(length));
   out.insert(out.end(), {0, 0, 1, 0});
   out.insert(out.end(), payload.begin(), payload.end());
@@ -307,8 +310,12 @@ Bytes BrowserTestResponder::last_query() const {
 }
 
 Bytes browser_reply(const std::string& text) {
-  Bytes out{0x05, static_cast<std::uint8_t>(text.size() & 0xff), static_cast<std::uint8_t>(text.size() >> 8)};
-  out.insert(out.end(), text.begin(), text.end());
+  Bytes out;
+  out.reserve(text.size() + 3);
+  out.push_back(0x05);
+  out.push_back(static_cast<std::uint8_t>(text.size() & 0xff));
+  out.push_back(static_cast<std::uint8_t>(text.size() >> 8));
+  for (const char c : text) out.push_back(static_cast<std::uint8_t>(c));
   return out;
 }
 

@@ -2,6 +2,7 @@
 // cancellation, no overlap, bounded concurrency) independent of any network.
 #include "agent/scheduler.h"
 #include "probes/resolver.h"
+#include "tests/support/run_once.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -172,6 +173,26 @@ TEST(Scheduler, DeadlineCutsOffAHangingProbe) {
   EXPECT_FALSE(s->up);
   EXPECT_GT(s->last_phase_seconds[0], 0.0);
   EXPECT_LE(s->last_phase_seconds[0], 0.05);
+}
+
+// Learns a fact, then hangs: the deadline must not lose what was learned.
+class LearnsThenHangs final : public Probe {
+ public:
+  asio::awaitable<ProbeResult> run(ProbeContext& ctx) const override {
+    ctx.set_facts_so_far({Fact{"connectivity_test_info", "learned before the hang", {{"step", "first"}}}});
+    ctx.begin_phase("work");
+    asio::steady_timer forever(ctx.executor(), Clock::time_point::max());
+    co_await forever.async_wait(asio::use_awaitable);
+    co_return ProbeResult{reason::success};
+  }
+};
+
+TEST(Scheduler, ACutOffRunKeepsTheFactsLearnedSoFar) {
+  const RunRecord run = testing::run_once(scripted_check("learns", std::make_shared<LearnsThenHangs>(), 1s, 50ms));
+  EXPECT_EQ(run.reason, reason::timeout);
+  ASSERT_EQ(run.facts.size(), 1u);
+  EXPECT_EQ(run.facts[0].metric, "connectivity_test_info");
+  EXPECT_EQ(run.facts[0].labels, (Labels{{"step", "first"}}));
 }
 
 TEST(Scheduler, RunsOfOneCheckNeverOverlap) {

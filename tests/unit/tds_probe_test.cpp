@@ -460,6 +460,26 @@ TEST(TdsProbeBrowser, NamesTheInstancePortAndMismatchesFail) {
   EXPECT_NE(run.detail.find("SQL Server Browser on udp/"), std::string::npos) << run.detail;
 }
 
+TEST(TdsProbeBrowser, ASilentBrowserTimesOutInItsPhase) {
+  // Bound but never read: the query is queued, no answer and no port unreachable comes back.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof addr;
+  ASSERT_TRUE(fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), size) == 0 &&
+              ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
+  const std::shared_ptr<void> close_fd(nullptr, [fd](void*) { ::close(fd); });
+
+  TdsTestServer server({.reply = PreloginAnswer{}.packet()});
+  const RunRecord run = probe(server.port(), "instance = \"ILLIAD\"\nbrowser = true\nbrowser_port = " +
+                                                 std::to_string(ntohs(addr.sin_port)), "300ms");
+  EXPECT_EQ(run.reason, reason::timeout) << run.detail;
+  EXPECT_NE(run.detail.find("in phase browser"), std::string::npos) << run.detail;
+  EXPECT_EQ(info(run, "version"), "15.0.4153");  // what PRELOGIN learned is kept
+  EXPECT_LE(run.total, std::chrono::milliseconds(300) + std::chrono::seconds(1));  // cut off, not hung
+}
+
 // ---- Config ----------------------------------------------------------------------------
 
 TEST(TdsProbeConfig, BadOptionsAreConfigErrorsAtTheirKey) {
