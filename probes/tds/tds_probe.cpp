@@ -51,10 +51,13 @@ std::string text_hint(std::span<const std::uint8_t> bytes) {
   return text.size() >= 3 ? " (\"" + text + "\": not SQL Server)" : "";
 }
 
+// Fills `into`; on failure `got` says how much of it arrived.
 template <class Stream>
-asio::awaitable<boost::system::error_code> read_exactly(Stream& stream, std::span<std::uint8_t> into) {
+asio::awaitable<boost::system::error_code> read_exactly(Stream& stream, std::span<std::uint8_t> into,
+                                                        std::size_t* got = nullptr) {
   auto [error, size] = co_await asio::async_read(stream, asio::buffer(into.data(), into.size()),
                                                  asio::as_tuple(asio::use_awaitable));
+  if (got) *got = size;
   co_return error;
 }
 
@@ -72,11 +75,14 @@ asio::awaitable<std::variant<tds::PreloginReply, ProbeResult>> exchange_prelogin
   std::size_t received = 0;
   while (!assembler.complete()) {
     std::array<std::uint8_t, tds::kHeaderSize> header{};
-    if (auto error = co_await read_exactly(stream, header)) {
+    std::size_t got = 0;
+    if (auto error = co_await read_exactly(stream, header, &got)) {
       if (error != asio::error::eof && error != asio::ssl::error::stream_truncated)
         co_return ProbeResult{classify_stream_error(error), "reading the PRELOGIN answer: " + error.message()};
-      co_return ProbeResult{reason::protocol_error, received == 0 ? "connection closed without a PRELOGIN answer"
-                                                                  : "connection closed inside the PRELOGIN answer"};
+      if (received + got == 0) co_return ProbeResult{reason::protocol_error, "connection closed without a PRELOGIN answer"};
+      co_return ProbeResult{reason::protocol_error, "connection closed inside a packet header, after " +
+                                                        std::to_string(received + got) + " bytes" +
+                                                        (received == 0 ? text_hint(std::span(header).first(got)) : "")};
     }
     auto next = assembler.header(header);
     if (auto* refused = std::get_if<tds::DecodeError>(&next))

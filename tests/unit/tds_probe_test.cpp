@@ -267,6 +267,7 @@ TEST(TdsProbe, MalformedOrForeignAnswersAreProtocolErrors) {
       {"length under the header", tds_packet(0x04, good, 3), "packet length 3 is shorter than its own header"},
       {"truncated, then closed", truncated, "connection closed inside a 35-byte PRELOGIN packet"},
       {"closed without answer", {}, "connection closed without a PRELOGIN answer"},
+      {"a short banner, then closed", {'O', 'K', '\n'}, "connection closed inside a packet header, after 3 bytes"},
       {"an HTTP server", Bytes(http.begin(), http.end()), "(\"HTTP/1.1\": not SQL Server)"},
   };
   for (const auto& c : cases) {
