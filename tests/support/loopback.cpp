@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <memory>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
@@ -78,16 +79,25 @@ void ScriptedPeer::accept_next() {
   });
 }
 
-RefusedPort::RefusedPort() {
-  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+BoundLoopbackSocket bind_loopback(int type) {
+  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    throw std::runtime_error("cannot reserve a loopback port");
-  port_ = ntohs(addr.sin_port);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const std::string why = std::strerror(errno);  // NOLINT(concurrency-mt-unsafe)
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot bind a loopback port: " + why);
+  }
+  return {fd, ntohs(addr.sin_port)};
+}
+
+RefusedPort::RefusedPort() {
+  const auto bound = bind_loopback(SOCK_STREAM);
+  fd_ = bound.fd;
+  port_ = bound.port;
 }
 
 RefusedPort::~RefusedPort() {

@@ -81,6 +81,14 @@ class NetworkNamespace {
   std::string why_;
 };
 
+// A socket of `type` (SOCK_STREAM or SOCK_DGRAM) bound to 127.0.0.1 on a port of the kernel's
+// choosing, not listening; throws when that fails. The caller owns (and closes) `fd`.
+struct BoundLoopbackSocket {
+  int fd = -1;
+  std::uint16_t port = 0;
+};
+BoundLoopbackSocket bind_loopback(int type);
+
 // Runs a shell command; returns its exit status.
 int shell(const std::string& command);
 

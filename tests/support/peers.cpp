@@ -1,5 +1,6 @@
 #include "tests/support/peers.h"
 
+#include "tests/support/loopback.h"
 #include "tests/support/temp_dir.h"
 
 #include <arpa/inet.h>
@@ -319,19 +320,10 @@ bool ChildProcess::running() {
 
 std::string ChildProcess::log() const { return read_file(log_file_); }
 
-std::uint16_t free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket: " + errno_text(errno));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  const bool bound = ::bind(fd, reinterpret_cast<const sockaddr*>(&address), size) == 0 &&
-                     ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0;
-  const int error = errno;
-  ::close(fd);
-  if (!bound) throw std::runtime_error("cannot find a free loopback port: " + errno_text(error));
-  return ntohs(address.sin_port);
+std::uint16_t free_loopback_port(int type) {
+  const auto bound = bind_loopback(type);
+  ::close(bound.fd);
+  return bound.port;
 }
 
 bool wait_until_listening(std::uint16_t port, int limit_ms) {

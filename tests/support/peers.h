@@ -4,6 +4,7 @@
 // server's stderr if it does not come up.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -30,8 +31,9 @@ class ChildProcess {
   std::string log_file_;
 };
 
-// A free loopback TCP port (bound, then released: fine for tests that start a server at once).
-std::uint16_t free_loopback_port();
+// A free loopback port, TCP or (SOCK_DGRAM) UDP: bound, then released. Fine for tests that start
+// a server on it at once, or that want a port nobody listens on.
+std::uint16_t free_loopback_port(int type = SOCK_STREAM);
 
 // Waits until 127.0.0.1:port accepts a connection, up to `limit_ms`; false if it never did.
 bool wait_until_listening(std::uint16_t port, int limit_ms = 5000);

@@ -52,6 +52,16 @@ inline CheckConfig make_check(const std::string& probe, const std::string& targe
   return parse_config(text, "test.toml").checks.at(0);
 }
 
+// The config error a one-check config with these options gives; "<no error>" when it loads.
+inline std::string config_error(const std::string& probe, const std::string& target, const std::string& options) {
+  try {
+    make_check(probe, target, options);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
 inline CheckConfig tcp_check(const std::string& target, const std::string& timeout = "2s",
                              const std::string& options = "") {
   return make_check("tcp", target, options, timeout);

@@ -1,5 +1,7 @@
 #include "tests/support/tds_server.h"
 
+#include "tests/support/loopback.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -148,17 +150,6 @@ void set_receive_timeout(int fd, std::chrono::milliseconds timeout) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
-std::uint16_t bind_loopback(int fd) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), size) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) != 0)
-    throw std::runtime_error("cannot bind a loopback port");
-  return ntohs(addr.sin_port);
-}
-
 }  // namespace
 
 Bytes tds_packet(std::uint8_t type, const Bytes& payload, int length) {
@@ -190,8 +181,9 @@ Bytes PreloginAnswer::payload() const {
 Bytes PreloginAnswer::packet() const { return tds_packet(0x04, payload()); }
 
 TdsTestServer::TdsTestServer(TdsScript script) : script_(std::move(script)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  port_ = bind_loopback(listen_fd_);
+  const auto bound = bind_loopback(SOCK_STREAM);
+  listen_fd_ = bound.fd;
+  port_ = bound.port;
   if (::listen(listen_fd_, 16) != 0) throw std::runtime_error("listen failed");
   thread_ = std::thread([this] { serve(); });
 }
@@ -279,8 +271,9 @@ void TdsTestServer::serve_one(int fd) {
 }
 
 BrowserTestResponder::BrowserTestResponder(Bytes reply) : reply_(std::move(reply)) {
-  fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  port_ = bind_loopback(fd_);
+  const auto bound = bind_loopback(SOCK_DGRAM);
+  fd_ = bound.fd;
+  port_ = bound.port;
   set_receive_timeout(fd_, std::chrono::milliseconds(100));
   thread_ = std::thread([this] {
     while (!stopping_) {

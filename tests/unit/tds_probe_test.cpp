@@ -15,8 +15,6 @@
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -412,20 +410,6 @@ TEST_F(TdsProbeTls, StrictRunsTlsFirstWithAlpnThenPrelogin) {
 
 // ---- SQL Server Browser --------------------------------------------------------------------
 
-// A UDP port on 127.0.0.1 nobody listens on: the kernel answers port unreachable.
-std::uint16_t closed_udp_port() {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), size) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) != 0)
-    ADD_FAILURE() << "cannot bind a UDP port on 127.0.0.1";
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST(TdsProbeBrowser, NamesTheInstancePortAndMismatchesFail) {
   TdsTestServer server({.reply = PreloginAnswer{}.packet()});
   const std::string port = std::to_string(server.port());
@@ -456,25 +440,19 @@ TEST(TdsProbeBrowser, NamesTheInstancePortAndMismatchesFail) {
   run = probe(server.port(), options(garbage.port()));
   EXPECT_EQ(run.reason, reason::protocol_error) << run.detail;
 
-  run = probe(server.port(), options(closed_udp_port()));
+  run = probe(server.port(), options(testing::free_loopback_port(SOCK_DGRAM)));  // nobody there: port unreachable
   EXPECT_EQ(run.reason, reason::refused) << run.detail;
   EXPECT_NE(run.detail.find("SQL Server Browser on udp/"), std::string::npos) << run.detail;
 }
 
 TEST(TdsProbeBrowser, ASilentBrowserTimesOutInItsPhase) {
   // Bound but never read: the query is queued, no answer and no port unreachable comes back.
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof addr;
-  ASSERT_TRUE(fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), size) == 0 &&
-              ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) == 0);
-  const std::shared_ptr<void> close_fd(nullptr, [fd](void*) { ::close(fd); });
+  const auto silent = testing::bind_loopback(SOCK_DGRAM);
+  const std::shared_ptr<void> close_fd(nullptr, [fd = silent.fd](void*) { ::close(fd); });
 
   TdsTestServer server({.reply = PreloginAnswer{}.packet()});
   const RunRecord run = probe(server.port(), "instance = \"ILLIAD\"\nbrowser = true\nbrowser_port = " +
-                                                 std::to_string(ntohs(addr.sin_port)), "300ms");
+                                                 std::to_string(silent.port), "300ms");
   EXPECT_EQ(run.reason, reason::timeout) << run.detail;
   EXPECT_NE(run.detail.find("in phase browser"), std::string::npos) << run.detail;
   EXPECT_EQ(info(run, "version"), "15.0.4153");  // what PRELOGIN learned is kept
@@ -485,12 +463,7 @@ TEST(TdsProbeBrowser, ASilentBrowserTimesOutInItsPhase) {
 
 TEST(TdsProbeConfig, BadOptionsAreConfigErrorsAtTheirKey) {
   const auto error_of = [](const std::string& options) {
-    try {
-      make_check("tds", "sql.example.edu:1433", options);
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("<no error>");
+    return testing::config_error("tds", "sql.example.edu:1433", options);
   };
   EXPECT_EQ(error_of("instance = \"ILL IAD\""),
             "test.toml:8:12: check \"t\": key \"instance\": must be a SQL Server instance name: 1 to 16 letters, digits, _, $, # or &");

@@ -222,14 +222,7 @@ TEST_F(TlsProbe, SilentPeerTimesOutAtTheDeadlineInTheTlsPhase) {
 }
 
 TEST(TlsProbeConfig, BadOptionsAreConfigErrorsAtTheirKey) {
-  const auto error_of = [](const std::string& options) {
-    try {
-      make_check("tls", "localhost:443", options);
-    } catch (const ConfigError& e) {
-      return std::string(e.what());
-    }
-    return std::string("<no error>");
-  };
+  const auto error_of = [](const std::string& options) { return testing::config_error("tls", "localhost:443", options); };
   EXPECT_EQ(error_of("ca_file = \"/nonexistent/ca.pem\"").rfind("test.toml:8:11: check \"t\": key \"ca_file\": cannot load", 0), 0u)
       << error_of("ca_file = \"/nonexistent/ca.pem\"");
   EXPECT_NE(error_of("pin_sha256 = \"abc\"").find("key \"pin_sha256\": must be a SHA-256 fingerprint"), std::string::npos);
