@@ -46,26 +46,16 @@ constexpr std::string_view kVerifyResult = "connectivity_tls_verify_result";
 constexpr std::string_view kVerifyResultHelp =
     "Certificate verification of the last handshake: 1 for the reason it gave (ok when valid), 0 for the others.";
 
+// The queued OpenSSL errors, worded as Asio words them ("wrong version number (SSL routines)"),
+// so config errors and both handshake paths read alike.
 std::string openssl_errors() {
-  std::string out;
-  while (const unsigned long code = ERR_get_error()) {
-    std::array<char, 256> text{};
-    ERR_error_string_n(code, text.data(), text.size());
-    out += (out.empty() ? "" : "; ") + std::string(text.data());
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-// The queued errors as Asio words them ("wrong version number (SSL routines)"), so both
-// handshake paths report alike.
-std::string openssl_reasons() {
   std::string out;
   while (const unsigned long code = ERR_get_error()) {
     const char* why = ERR_reason_error_string(code);
     const char* library = ERR_lib_error_string(code);
     out += (out.empty() ? "" : "; ") + std::string(why ? why : "unknown error") + (library ? " (" + std::string(library) + ")" : "");
   }
-  return out;
+  return out.empty() ? "unknown OpenSSL error" : out;
 }
 
 std::string capped(std::string value) {
@@ -438,7 +428,7 @@ asio::awaitable<TlsHandshake> TlsClient::handshake(ProbeContext& ctx, TlsRecordC
     ERR_clear_error();
     const int done = SSL_do_handshake(ssl);
     const int status = done == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, done);
-    const std::string errors = status == SSL_ERROR_SSL ? openssl_reasons() : "";
+    const std::string errors = status == SSL_ERROR_SSL ? openssl_errors() : "OpenSSL error " + std::to_string(status);
     // Whatever OpenSSL wrote goes out first, a fatal alert included.
     buffer.resize(BIO_ctrl_pending(to_server));
     if (!buffer.empty()) {
@@ -448,8 +438,7 @@ asio::awaitable<TlsHandshake> TlsClient::handshake(ProbeContext& ctx, TlsRecordC
     }
     if (status == SSL_ERROR_NONE) break;
     if (status != SSL_ERROR_WANT_READ) {
-      failure = ProbeResult{reason::tls_error, "TLS handshake with " + name + ": " +
-                                                   (errors.empty() ? "OpenSSL error " + std::to_string(status) : errors)};
+      failure = ProbeResult{reason::tls_error, "TLS handshake with " + name + ": " + errors};
       break;
     }
     buffer.clear();

@@ -16,7 +16,6 @@ cleanup() {
   [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
   [ -n "$ns" ] && ip netns delete "$ns" 2>/dev/null
   [ -n "${holder_pid:-}" ] && kill "$holder_pid" 2>/dev/null
-  [ -n "${sql_pid:-}" ] && kill "$sql_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -83,41 +82,38 @@ expect "and logs where" grep -q 'bad.toml:5:12' "$work/run.err"
 expect "validate of a missing file exits 2" test $? -eq 2
 
 # --- A real run on loopback -----------------------------------------------------------
-python3 - "$work/open.port" <<'PY' &
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-s.settimeout(60)
-end = time.time() + 60
-while time.time() < end:
-    try:
-        c, _ = s.accept(); c.close()
-    except OSError:
-        break
-PY
-holder_pid=$!
-# A SQL Server stand-in: reads a PRELOGIN, answers as SQL Server 2019 requiring encryption.
-python3 - "$work/sql.port" <<'PY' &
-import socket, sys, time
+# Loopback peers for 60 s at most: one accepts and closes; one stands in for SQL Server,
+# reading a PRELOGIN and answering as SQL Server 2019 that requires encryption.
+python3 - "$work/open.port" "$work/sql.port" <<'PY' &
+import select, socket, sys, time
 answer = bytes.fromhex("0401002b00000100" "00001a000601002000010200210001030022000004002200" "01ff"
                        "0f00103900000300" "00")
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
-open(sys.argv[1], "w").write(str(s.getsockname()[1]))
-s.settimeout(60)
+
+def listener(port_file):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+    open(port_file, "w").write(str(s.getsockname()[1]))
+    return s
+
+def answer_prelogin(c):
+    c.settimeout(5)
+    header = c.recv(8)
+    if len(header) == 8 and header[0] == 0x12:
+        c.recv(int.from_bytes(header[2:4], "big") - 8)
+        c.sendall(answer)
+
+plain, sql = listener(sys.argv[1]), listener(sys.argv[2])
 end = time.time() + 60
 while time.time() < end:
-    try:
-        c, _ = s.accept()
-        c.settimeout(5)
-        header = c.recv(8)
-        if len(header) == 8 and header[0] == 0x12:
-            c.recv(int.from_bytes(header[2:4], "big") - 8)
-            c.sendall(answer)
-        c.close()
-    except OSError:
-        break
+    for s in select.select([plain, sql], [], [], 1)[0]:
+        try:
+            c, _ = s.accept()
+            if s is sql:
+                answer_prelogin(c)
+            c.close()
+        except OSError:
+            pass
 PY
-sql_pid=$!
+holder_pid=$!
 for _ in $(seq 50); do [ -s "$work/open.port" ] && [ -s "$work/sql.port" ] && break; sleep 0.1; done
 open_port=$(cat "$work/open.port")
 sql_port=$(cat "$work/sql.port")
