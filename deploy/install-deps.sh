@@ -12,6 +12,7 @@ build_packages=(
   libcli11-dev            # the command line
   libssl-dev              # TLS and HTTPS probes: handshake, chain inspection, verification
   ca-certificates         # the system CA store the TLS probes verify against
+  libyaz-dev              # Z39.50 and ISO ILL APDU codecs (ODR), the field's own toolkit
 )
 test_packages=(
   libgtest-dev            # unit tests
@@ -21,6 +22,8 @@ test_packages=(
   tinyproxy               # a real HTTP CONNECT proxy for the proxy tests
   tshark                  # an independent TDS decoder to check the PRELOGIN bytes we send
   clang-14 libclang-rt-14-dev  # libFuzzer for the parsers of untrusted bytes
+  yaz                     # yaz-ztest: a real Z39.50 server for the z3950 probe tests
+  slapd                   # a real LDAP server (throwaway config) for the ldap probe tests
 )
 
 packages=("${build_packages[@]}")
