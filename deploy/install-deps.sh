@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_packages=(
-  cmake ninja-build g++   # the toolchain
+  cmake ninja-build g++ pkg-config  # the toolchain (pkg-config finds yaz)
   libboost1.81-dev        # Asio (with per-operation cancellation) and later Beast
   prometheus-cpp-dev      # metric model and text exposition format
   libcivetweb-dev         # the HTTP server for /metrics, /-/healthy, /-/reload

@@ -1,5 +1,8 @@
 #include "probes/config_table.h"
 
+#include <fstream>
+#include <sstream>
+
 namespace connectivity {
 
 void throw_config_error(const toml::source_region& where, const std::string& message) {
@@ -48,6 +51,18 @@ std::optional<std::int64_t> ConfigTable::positive_integer(std::string_view key) 
   if (!node) return std::nullopt;
   if (!node->is_integer() || *node->value<std::int64_t>() <= 0) fail(key, "must be a positive integer");
   return node->value<std::int64_t>();
+}
+
+std::optional<std::string> ConfigTable::secret_file(std::string_view key) {
+  auto path = string(key);
+  if (!path) return std::nullopt;
+  std::ifstream file(*path, std::ios::binary);
+  std::ostringstream content;
+  if (!file || !(content << file.rdbuf())) fail(key, "cannot read \"" + *path + "\"");
+  std::string secret = content.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  if (secret.empty()) fail(key, "\"" + *path + "\" is empty");
+  return secret;
 }
 
 std::optional<std::string> ConfigTable::choice(std::string_view key, std::initializer_list<std::string_view> allowed) {

@@ -4,6 +4,7 @@
 #include "probes/tcp/tcp_probe.h"
 #include "probes/tds/tds_probe.h"
 #include "probes/tls/tls_probe.h"
+#include "probes/z3950/z3950_probe.h"
 
 namespace connectivity {
 
@@ -25,6 +26,7 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   registry.add(tls_probe_kind());
   registry.add(http_probe_kind());
   registry.add(tds_probe_kind());
+  registry.add(z3950_probe_kind());
 }
 
 const ProbeRegistry& builtin_probes() {

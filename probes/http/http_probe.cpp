@@ -173,13 +173,7 @@ std::string read_authorization(ConfigTable& options) {
                  "basic_auth_user and basic_auth_password_file go together");
   if (!user) return {};
   if (user->find(':') != std::string::npos) options.fail("basic_auth_user", "must not contain ':'");
-  std::ifstream file(*password_file, std::ios::binary);
-  std::ostringstream password;
-  if (!file || !(password << file.rdbuf()))
-    options.fail("basic_auth_password_file", "cannot read \"" + *password_file + "\"");
-  std::string secret = password.str();
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  return "Basic " + base64(*user + ":" + secret);
+  return "Basic " + base64(*user + ":" + *options.secret_file("basic_auth_password_file"));
 }
 
 std::vector<std::pair<std::string, std::string>> read_headers(ConfigTable& options) {

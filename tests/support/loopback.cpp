@@ -44,8 +44,8 @@ void LoopbackListener::accept_next() {
   });
 }
 
-ScriptedPeer::ScriptedPeer(std::string reply)
-    : acceptor_(io_, {asio::ip::address_v4::loopback(), 0}), reply_(std::move(reply)) {
+ScriptedPeer::ScriptedPeer(std::string reply, bool end_after_reply)
+    : acceptor_(io_, {asio::ip::address_v4::loopback(), 0}), reply_(std::move(reply)), end_after_reply_(end_after_reply) {
   port_ = acceptor_.local_endpoint().port();
   accept_next();
   thread_ = std::thread([this] { io_.run(); });
@@ -72,8 +72,11 @@ void ScriptedPeer::accept_next() {
     auto socket = std::make_shared<asio::ip::tcp::socket>(std::move(accepted));
     auto sink = std::make_shared<std::array<char, 4096>>();
     asio::async_write(*socket, asio::buffer(reply_),
-                      [socket, sink](const boost::system::error_code& write_error, std::size_t) {
-                        if (!write_error) discard_until_closed(socket, sink);
+                      [this, socket, sink](const boost::system::error_code& write_error, std::size_t) {
+                        if (write_error) return;
+                        boost::system::error_code ignored;
+                        if (end_after_reply_) socket->shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+                        discard_until_closed(socket, sink);
                       });
     accept_next();
   });

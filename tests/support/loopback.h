@@ -31,10 +31,12 @@ class LoopbackListener {
 };
 
 // A hostile or silent peer on 127.0.0.1: accepts, sends `reply` (maybe nothing), then holds
-// each connection open, reading and discarding, until the client closes it.
+// each connection open, reading and discarding, until the client closes it. With
+// `end_after_reply` it ends its side (FIN) after the reply, still reading, so the client sees
+// a clean end of stream rather than a reset.
 class ScriptedPeer {
  public:
-  explicit ScriptedPeer(std::string reply);
+  explicit ScriptedPeer(std::string reply, bool end_after_reply = false);
   ~ScriptedPeer();
   std::uint16_t port() const { return port_; }
   std::uint64_t accepted() const { return accepted_.load(); }
@@ -43,6 +45,7 @@ class ScriptedPeer {
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::string reply_;
+  bool end_after_reply_ = false;
   std::uint16_t port_ = 0;
   std::atomic<std::uint64_t> accepted_{0};
   std::thread thread_;

@@ -1,0 +1,56 @@
+#include "probes/ber/ber_stream.h"
+
+#include "probes/connect.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <array>
+
+namespace connectivity::ber {
+
+namespace {
+std::string hex(std::uint8_t byte) {
+  static constexpr char digits[] = "0123456789abcdef";
+  return {digits[byte >> 4], digits[byte & 0xf]};
+}
+}  // namespace
+
+std::string text_hint(std::span<const std::uint8_t> bytes) {
+  std::string text;
+  for (auto byte : bytes) {
+    if (byte < 0x20 || byte > 0x7e || text.size() >= 40) break;
+    text += static_cast<char>(byte);
+  }
+  return text.size() >= 3 ? " (\"" + text + "\")" : "";
+}
+
+asio::awaitable<std::variant<std::vector<std::uint8_t>, ProbeResult>> MessageReader::next() {
+  std::array<std::uint8_t, 16384> chunk{};
+  for (;;) {
+    if (!buffered_.empty()) {
+      if (!looks_like_start_(buffered_.front()))
+        co_return ProbeResult{reason::protocol_error, "the reply is not a " + what_ + ": it starts with byte 0x" +
+                                                           hex(buffered_.front()) + text_hint(buffered_)};
+      auto frame = frame_message(buffered_, limits_);
+      if (auto* complete = std::get_if<Complete>(&frame)) {
+        std::vector<std::uint8_t> message(buffered_.begin(), buffered_.begin() + static_cast<std::ptrdiff_t>(complete->size));
+        buffered_.erase(buffered_.begin(), buffered_.begin() + static_cast<std::ptrdiff_t>(complete->size));
+        co_return message;
+      }
+      if (auto* invalid = std::get_if<Invalid>(&frame))
+        co_return ProbeResult{reason::protocol_error, "the reply is not a " + what_ + ": " + invalid->why};
+    }
+    // The deadline is the stream's (tcp_stream::expires_at); the frame limit bounds the buffer.
+    auto [error, size] = co_await stream_.async_read_some(asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
+    if (error == asio::error::eof) {
+      if (buffered_.empty()) co_return ProbeResult{reason::protocol_error, "connection closed without a " + what_};
+      co_return ProbeResult{reason::protocol_error, "connection closed inside a " + what_ + ", after " +
+                                                         std::to_string(buffered_.size()) + " bytes"};
+    }
+    if (error) co_return ProbeResult{classify_network_error(error), "reading a " + what_ + ": " + error.message()};
+    buffered_.insert(buffered_.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(size));
+  }
+}
+
+}  // namespace connectivity::ber
