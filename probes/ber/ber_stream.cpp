@@ -30,7 +30,7 @@ asio::awaitable<std::variant<std::vector<std::uint8_t>, ProbeResult>> MessageRea
   for (;;) {
     if (!buffered_.empty()) {
       if (!looks_like_start_(buffered_.front()))
-        co_return ProbeResult{reason::protocol_error, "the reply is not a " + what_ + ": it starts with byte 0x" +
+        co_return ProbeResult{reason::protocol_error, "the reply is not " + what_ + ": it starts with byte 0x" +
                                                            hex(buffered_.front()) + text_hint(buffered_)};
       auto frame = frame_message(buffered_, limits_);
       if (auto* complete = std::get_if<Complete>(&frame)) {
@@ -39,16 +39,16 @@ asio::awaitable<std::variant<std::vector<std::uint8_t>, ProbeResult>> MessageRea
         co_return message;
       }
       if (auto* invalid = std::get_if<Invalid>(&frame))
-        co_return ProbeResult{reason::protocol_error, "the reply is not a " + what_ + ": " + invalid->why};
+        co_return ProbeResult{reason::protocol_error, "the reply is not " + what_ + ": " + invalid->why};
     }
     // The deadline is the stream's (tcp_stream::expires_at); the frame limit bounds the buffer.
     auto [error, size] = co_await stream_.async_read_some(asio::buffer(chunk), asio::as_tuple(asio::use_awaitable));
     if (error == asio::error::eof) {
-      if (buffered_.empty()) co_return ProbeResult{reason::protocol_error, "connection closed without a " + what_};
-      co_return ProbeResult{reason::protocol_error, "connection closed inside a " + what_ + ", after " +
+      if (buffered_.empty()) co_return ProbeResult{reason::protocol_error, "connection closed without " + what_};
+      co_return ProbeResult{reason::protocol_error, "connection closed inside " + what_ + ", after " +
                                                          std::to_string(buffered_.size()) + " bytes"};
     }
-    if (error) co_return ProbeResult{classify_network_error(error), "reading a " + what_ + ": " + error.message()};
+    if (error) co_return ProbeResult{classify_network_error(error), "reading " + what_ + ": " + error.message()};
     buffered_.insert(buffered_.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(size));
   }
 }

@@ -31,7 +31,7 @@ class MessageReader {
  private:
   boost::beast::tcp_stream& stream_;
   std::function<bool(std::uint8_t)> looks_like_start_;
-  std::string what_;  // "Z39.50 APDU": how messages are named in failure details
+  std::string what_;  // "a Z39.50 APDU": how messages are named in failure details
   FrameLimits limits_;
   std::vector<std::uint8_t> buffered_;
 };

@@ -74,3 +74,59 @@ browser_seeds = {
 }
 for name, data in browser_seeds.items():
     write("tds_browser", name, data)
+
+
+# ---- Z39.50 answers (Z39.50-2003 layouts; PROTOCOLS.md has the ones yaz-ztest 5.34 sends) ----
+def tlv(tag, content):
+    """BER: `tag` as bytes (already with class and form), definite length in the shortest form."""
+    n = len(content)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        digits = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(digits)]) + digits
+    return tag + length + content
+
+
+init_fields = (b"\x83\x02\x00\xe0" b"\x84\x02\x00\xc0" b"\x85\x03\x10\x00\x00" b"\x86\x03\x10\x00\x00")
+accepted = tlv(b"\xb5", init_fields + b"\x8c\x01\xff" + tlv(b"\x9f\x6e", b"81") + tlv(b"\x9f\x6f", b"GFS/YAZ")
+               + tlv(b"\x9f\x70", b"5.34.0"))
+bib1_diag = tlv(b"\x06", b"\x2a\x86\x48\xce\x13\x04\x01") + b"\x02\x01\x6d" + tlv(b"\x1a", b"Nope")
+z3950_seeds = {
+    "init_accepted": accepted,
+    "init_rejected": tlv(b"\xb5", init_fields + b"\x8c\x01\x00" + tlv(b"\x9f\x6f", b"Test")),
+    "init_indefinite": b"\xb5\x80" + init_fields + b"\x8c\x01\xff\x00\x00",
+    "init_long_form": b"\xb5\x84\x00\x00\x00\x15" + init_fields + b"\x8c\x01\xff",
+    "init_five_octet_length": b"\xb5\x85\x00\x00\x00\x00\x15" + init_fields + b"\x8c\x01\xff",
+    "init_truncated": accepted[:20],
+    "search_42_hits": tlv(b"\xb7", b"\x97\x01\x2a\x98\x01\x00\x99\x01\x01\x96\x01\xff"),
+    "search_failed_109": tlv(b"\xb7", b"\x97\x01\x00\x98\x01\x00\x99\x01\x00\x96\x01\x00" + tlv(b"\xbf\x81\x02", bib1_diag)),
+    "close_busy": tlv(b"\xbf\x30", b"\x9f\x81\x53\x01\x02" + tlv(b"\x83", b"busy")),
+    "close_indefinite": b"\xbf\x30\x80\x9f\x81\x53\x01\x00\x00\x00",
+    "deep_nesting": b"\xa0\x80" * 40 + b"\x00\x00" * 40,
+    "octet_string_truncated": tlv(b"\xb5", init_fields + b"\x9f\x6f\x20GFS"),
+    "http": b"HTTP/1.1 400 Bad Request\r\n\r\n",
+}
+for name, data in z3950_seeds.items():
+    write("z3950_response", name, data)
+    write("ber_frame", name, data)
+
+# ---- ISO ILL (ISO 10161-1, EXPLICIT tags as in yaz's ill9702.asn) ----
+# The probe's own Status-Query as libyaz encodes it (indefinite lengths throughout): a valid
+# ILL-APDU to mutate from; then what answers on an ILL port when it is not ILL.
+status_query = bytes.fromhex(
+    "72803080800102a14da018a016a1141b12434f4e4e45435449564954592d4147454e54a11a1b18636f6e6e65637469"
+    "766974792d6167656e742d70726f6265a2151b136e6f2d737563682d7472616e73616374696f6ea214a01280083230"
+    "3236313132338106313230303030a318a016a1141b12434f4e4e45435449564954592d4147454e54bf2e541b52636f"
+    "6e6e65637469766974792d6167656e742072656163686162696c6974792070726f62653a20737461747573206f6620"
+    "61207472616e73616374696f6e207468617420646f6573206e6f7420657869737400000000")
+ill_seeds = {
+    "status_query": status_query,
+    "status_query_truncated": status_query[:60],
+    "report_undecodable": b"\x73\x03\x01\x01\x01",
+    "z3950_on_ill_port": accepted,
+    "http": b"HTTP/1.1 400 Bad Request\r\n\r\n",
+}
+for name, data in ill_seeds.items():
+    write("ill_reply", name, data)
+write("ber_frame", "ill_status_query", status_query)

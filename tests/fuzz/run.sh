@@ -12,13 +12,17 @@ cmake -S . -B "$build" -G Ninja -DCONNECTIVITY_FUZZ=ON -DCMAKE_CXX_COMPILER="$cx
 cmake --build "$build" -j "$(nproc)"
 
 status=0
-for target in tds_prelogin tds_browser; do
+for target in tds_prelogin tds_browser ber_frame z3950_response ill_reply; do
   work="$build/corpus/$target"      # what the fuzzer learns stays out of the repo
   findings="$build/findings/$target"
   mkdir -p "$work" "$findings"
+  case $target in
+    ber_frame | z3950_response | ill_reply) dict=tests/fuzz/ber.dict ;;  # one BER vocabulary
+    *) dict=tests/fuzz/$target.dict ;;
+  esac
   echo "== fuzzing $target for ${seconds}s"
   if ! "$build/tests/fuzz/${target}_fuzz" "$work" "tests/fuzz/corpus/$target" \
-      -dict="tests/fuzz/$target.dict" -max_total_time="$seconds" -max_len=20000 -timeout=10 -rss_limit_mb=2048 \
+      -dict="$dict" -max_total_time="$seconds" -max_len=20000 -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="$findings/" -print_final_stats=1 2>&1 | tail -n 25; then
     status=1
   fi
