@@ -1,5 +1,7 @@
 #include "probes/isoill/ill_codec.h"
 
+#include "probes/ber/ber_frame.h"
+
 #include <yaz/ill-core.h>
 #include <yaz/odr.h>
 
@@ -96,7 +98,7 @@ Bytes encode_status_query(const std::string& date, const std::string& time) {
 }
 
 Decoded decode_reply(std::span<const std::uint8_t> bytes) {
-  if (bytes.size() > static_cast<std::size_t>(INT_MAX)) return DecodeError{"APDU too large"};
+  if (auto refused = ber::refuse_for_libyaz(bytes)) return DecodeError{"not an ISO ILL APDU we can decode: " + *refused};
   OdrStream stream(odr_createmem(ODR_DECODE));
   // odr_setbuf takes char*, but a decoding stream that may not grow only reads it.
   odr_setbuf(stream.get(), const_cast<char*>(reinterpret_cast<const char*>(bytes.data())), static_cast<int>(bytes.size()), 0);

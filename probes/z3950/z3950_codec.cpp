@@ -1,5 +1,7 @@
 #include "probes/z3950/z3950_codec.h"
 
+#include "probes/ber/ber_frame.h"
+
 #include <yaz/diagbib1.h>
 #include <yaz/odr.h>
 #include <yaz/pquery.h>
@@ -175,7 +177,7 @@ Bytes encode_close() {
 }
 
 Response decode_response(std::span<const std::uint8_t> bytes) {
-  if (bytes.size() > static_cast<std::size_t>(INT_MAX)) return DecodeError{"APDU too large"};
+  if (auto refused = ber::refuse_for_libyaz(bytes)) return DecodeError{"not a Z39.50 APDU we can decode: " + *refused};
   OdrStream stream = make_odr(ODR_DECODE);
   // odr_setbuf takes char*, but a decoding stream that may not grow only reads it.
   odr_setbuf(stream.get(), const_cast<char*>(reinterpret_cast<const char*>(bytes.data())), static_cast<int>(bytes.size()), 0);

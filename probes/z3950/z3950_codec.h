@@ -59,7 +59,8 @@ struct DecodeError {
 };
 using Response = std::variant<InitResponse, SearchResponse, Close, OtherApdu, DecodeError>;
 
-// Decodes one complete APDU (framed by ber::frame_message). Strings taken from the peer are
+// Decodes one complete APDU (framed by ber::frame_message), after ber::refuse_for_libyaz has
+// let it through (a constructed string would crash libyaz 5.34). Strings taken from the peer are
 // capped at 256 bytes with non-printable bytes escaped, as they end up in labels and logs.
 Response decode_response(std::span<const std::uint8_t> apdu);
 

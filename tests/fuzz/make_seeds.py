@@ -106,6 +106,11 @@ z3950_seeds = {
     "deep_nesting": b"\xa0\x80" * 40 + b"\x00\x00" * 40,
     "octet_string_truncated": tlv(b"\xb5", init_fields + b"\x9f\x6f\x20GFS"),
     "http": b"HTTP/1.1 400 Bad Request\r\n\r\n",
+    # Found by the fuzzer: Close whose diagnosticInformation [3] comes in constructed form
+    # (one OCTET STRING segment, indefinite length). libyaz 5.34 writes through a null pointer
+    # on it; ber::refuse_for_libyaz keeps it away from the decoder.
+    "yaz_segmented_string": bytes.fromhex("bf300c9f81530105a3800401410000"),
+    "yaz_empty_constructed_string": bytes.fromhex("bf30079f81530105a300"),
 }
 for name, data in z3950_seeds.items():
     write("z3950_response", name, data)

@@ -130,6 +130,29 @@ TEST(Z3950Codec, GarbageIsADecodeErrorNotACrash) {
   EXPECT_TRUE(std::holds_alternative<z3950::DecodeError>(z3950::decode_response(bytes_of("HTTP/1.1 400"))));
 }
 
+TEST(Z3950Codec, AConstructedStringNeverReachesLibyaz) {
+  // Close with diagnosticInformation [3] in constructed form: libyaz 5.34 writes through a null
+  // pointer decoding it (our fuzz target found it). Refused before decoding, whatever the form.
+  for (const char* hex : {"bf300c9f81530105a3800401410000", "bf30079f81530105a300", "bf300a9f81530105a303040141"}) {
+    Bytes apdu;
+    for (const char* at = hex; at[0] && at[1]; at += 2) apdu.push_back(static_cast<std::uint8_t>(std::stoi(std::string(at, 2), nullptr, 16)));
+    ASSERT_EQ(frame_text(ber::frame_message(apdu)), "complete " + std::to_string(apdu.size())) << hex;
+    auto response = z3950::decode_response(apdu);
+    ASSERT_TRUE(std::holds_alternative<z3950::DecodeError>(response)) << hex;
+    EXPECT_EQ(std::get<z3950::DecodeError>(response).what,
+              "not a Z39.50 APDU we can decode: a string in constructed (segmented) form, which libyaz 5.34 cannot decode safely");
+  }
+}
+
+TEST(BerFrame, TheLibyazScreenLetsOrdinaryApdusThrough) {
+  EXPECT_EQ(ber::refuse_for_libyaz(kRejectedInit), std::nullopt);
+  EXPECT_EQ(ber::refuse_for_libyaz(z3950::encode_init_request({})), std::nullopt);
+  EXPECT_EQ(ber::refuse_for_libyaz(z3950::encode_close()), std::nullopt);
+  // An inner value that runs past its parent, and bytes after the message.
+  EXPECT_EQ(ber::refuse_for_libyaz(Bytes{0xb5, 0x03, 0x8c, 0x05, 0x01}), "a value runs past the end of its parent");
+  EXPECT_EQ(ber::refuse_for_libyaz(Bytes{0xb5, 0x03, 0x8c, 0x01, 0x01, 0x00}), "bytes after the end of the message");
+}
+
 TEST(Z3950Codec, PeerTextIsBoundedAndEscaped) {
   Bytes body = {0x83, 0x02, 0x00, 0xe0, 0x84, 0x02, 0x00, 0xc0, 0x85, 0x03, 0x10, 0x00, 0x00,
                 0x86, 0x03, 0x10, 0x00, 0x00, 0x8c, 0x01, 0xff, 0x9f, 0x6f, 0x82, 0x01, 0x2c};
@@ -274,6 +297,12 @@ TEST(Z3950ProbePeers, GarbageIsAProtocolError) {
   run = probe_peer(undecodable.port());
   EXPECT_EQ(run.reason, reason::protocol_error);
   EXPECT_EQ(run.detail.find("not a Z39.50 APDU ("), 0u) << run.detail;
+
+  // A Close with a segmented string: would crash libyaz, is a protocol_error here.
+  testing::ScriptedPeer segmented(std::string("\xbf\x30\x0c\x9f\x81\x53\x01\x05\xa3\x80\x04\x01\x41\x00\x00", 15));
+  run = probe_peer(segmented.port());
+  EXPECT_EQ(run.reason, reason::protocol_error);
+  EXPECT_NE(run.detail.find("constructed (segmented) form"), std::string::npos) << run.detail;
 
   testing::ScriptedPeer huge(std::string("\xb5\x84\x7f\xff\xff\xff", 6));
   run = probe_peer(huge.port());
