@@ -1,6 +1,7 @@
 #include "probes/registry.h"
 
 #include "probes/http/http_probe.h"
+#include "probes/ldap/ldap_probe.h"
 #include "probes/tcp/tcp_probe.h"
 #include "probes/tds/tds_probe.h"
 #include "probes/tls/tls_probe.h"
@@ -25,6 +26,7 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   registry.add(tls_probe_kind());
   registry.add(http_probe_kind());
   registry.add(tds_probe_kind());
+  registry.add(ldap_probe_kind());
 }
 
 const ProbeRegistry& builtin_probes() {
