@@ -197,6 +197,7 @@ void root_dse_facts(const ldap::Entry& entry, std::vector<Fact>& facts) {
   const auto contexts = entry.values("namingContexts");
   facts.push_back({kNamingContexts, kNamingContextsHelp, {}, static_cast<double>(contexts.size())});
   std::vector<std::string> shown;
+  shown.reserve(contexts.size());
   for (const auto& context : contexts) shown.push_back(printable(context, kMaxLabelValue));
   std::sort(shown.begin(), shown.end());
   shown.erase(std::unique(shown.begin(), shown.end()), shown.end());

@@ -12,10 +12,17 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace connectivity {
 namespace {
@@ -407,6 +414,7 @@ TEST(LdapProbePeers, ForeignOrMalformedAnswersAreClassified) {
 
 TEST(LdapProbePeers, EntryAndDoneInOneReadWithManyNamingContexts) {
   std::vector<std::string> names;
+  names.reserve(12);
   for (int i = 0; i < 12; ++i) names.push_back("dc=n" + std::to_string(i + 10));
   Bytes values;
   for (const auto& name : names) values = cat({values, tlv(0x04, bytes(name))});
@@ -422,6 +430,84 @@ TEST(LdapProbePeers, EntryAndDoneInOneReadWithManyNamingContexts) {
   EXPECT_EQ(shown, 8u);  // capped
   EXPECT_FALSE(fact_value(run, kNamingContextInfo, {{"naming_context", "dc=n21"}}).has_value());
   EXPECT_TRUE(fact_value(run, kNamingContextInfo, {{"naming_context", "dc=n10"}}).has_value());
+}
+
+// One connection on 127.0.0.1: reads the probe's first request (framed by our framer), then
+// sends `reply` one byte per segment (TCP_NODELAY), then reads what else comes until the probe
+// closes. join() returns every byte the probe sent.
+class ByteByBytePeer {
+ public:
+  explicit ByteByBytePeer(Bytes reply) : reply_(std::move(reply)) {
+    const auto bound = testing::bind_loopback(SOCK_STREAM);
+    fd_ = bound.fd;
+    port_ = bound.port;
+    if (::listen(fd_, 1) != 0) throw std::runtime_error("listen failed");
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ByteByBytePeer() { join(); }
+  std::uint16_t port() const { return port_; }
+  Bytes join() {
+    if (thread_.joinable()) {
+      ::shutdown(fd_, SHUT_RDWR);  // wakes accept() when nobody came
+      thread_.join();
+      ::close(fd_);
+    }
+    return received_;
+  }
+
+ private:
+  void serve() {
+    const int connection = ::accept(fd_, nullptr, nullptr);
+    if (connection < 0) return;
+    const int on = 1;
+    ::setsockopt(connection, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    timeval limit{5, 0};  // a probe that never sends or closes cannot hold the test
+    ::setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    std::array<std::uint8_t, 512> chunk{};
+    for (;;) {
+      const auto framed = ldap::frame_message(received_);
+      const auto* size = std::get_if<std::optional<std::size_t>>(&framed);
+      if (!size || (*size && received_.size() >= **size)) break;
+      const auto got = ::recv(connection, chunk.data(), chunk.size(), 0);
+      if (got <= 0) break;
+      received_.insert(received_.end(), chunk.begin(), chunk.begin() + got);
+    }
+    for (const std::uint8_t byte : reply_)
+      if (::send(connection, &byte, 1, MSG_NOSIGNAL) != 1) break;
+    for (;;) {
+      const auto got = ::recv(connection, chunk.data(), chunk.size(), 0);
+      if (got <= 0) break;
+      received_.insert(received_.end(), chunk.begin(), chunk.begin() + got);
+    }
+    ::close(connection);
+  }
+
+  Bytes reply_;
+  Bytes received_;
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST(LdapProbePeers, AnswersSplitAcrossSegmentsAndTheBytesTheProbeSends) {
+  const Bytes entry = root_dse_entry(1, {"dc=example,dc=org"});
+  ByteByBytePeer anonymous(cat({entry, search_done(1, 0)}));
+  RunRecord run = probe(anonymous.port());
+  EXPECT_EQ(run.reason, reason::success) << run.detail;
+  EXPECT_EQ(fact_label(run, kNamingContextInfo, "naming_context"), "dc=example,dc=org");
+  EXPECT_EQ(fact_label(run, kRootDseInfo, "supported_ldap_versions"), "2,3");
+  EXPECT_EQ(anonymous.join(), cat({ldap::encode_root_dse_search(1), ldap::encode_unbind_request(2)}));
+
+  // With a bind, the search's answer starts arriving while the bind response is read.
+  const std::string dir = testing::make_temp_dir("connectivity-ldap-peer");
+  std::ofstream(dir + "/password") << "pw\n";
+  ByteByBytePeer bound(cat({bind_response(1, 0), root_dse_entry(2, {"o=x"}), search_done(2, 0)}));
+  run = probe(bound.port(), "bind_dn = \"cn=a\"\npassword_file = \"" + dir + "/password\"");
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(run.reason, reason::success) << run.detail;
+  EXPECT_EQ(fact_label(run, kNamingContextInfo, "naming_context"), "o=x");
+  EXPECT_EQ(bound.join(), cat({ldap::encode_simple_bind_request(1, "cn=a", "pw"), ldap::encode_root_dse_search(2),
+                               ldap::encode_unbind_request(3)}));
 }
 
 TEST(LdapProbePeers, SilentOrStalledPeersTimeOutInTheSearch) {
