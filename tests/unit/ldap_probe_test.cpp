@@ -18,9 +18,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -572,6 +575,48 @@ TEST(LdapProbeConfig, BadOptionsAreConfigErrorsAtTheirKey) {
             "<no error>");
   EXPECT_EQ(error_of(""), "<no error>");
   std::filesystem::remove_all(dir);
+}
+
+// ---- An independent decoder: tshark's LDAP dissector ----------------------------------------
+
+TEST(LdapProbeWire, TsharkDecodesOurRequests) {
+  if (testing::shell("command -v tshark >/dev/null && command -v text2pcap >/dev/null") != 0) {
+    if (std::getenv("CI")) FAIL() << "CI installs tshark (deploy/install-deps.sh --test); it is missing";  // NOLINT(concurrency-mt-unsafe)
+    GTEST_SKIP() << "tshark/text2pcap not installed";
+  }
+  // The requests of a StartTLS + bind run, in order (the peer tests check that the probe sends
+  // exactly these encodings), as text2pcap hex dumps on port 389, one segment each.
+  const std::string dir = testing::make_temp_dir("ldap-wire");
+  const std::shared_ptr<void> remove_dir(nullptr, [&](void*) { std::filesystem::remove_all(dir); });
+  {
+    std::ofstream hex(dir + "/exchange.txt");
+    for (const Bytes& request : {ldap::encode_starttls_request(1), ldap::encode_simple_bind_request(2, "cn=admin,dc=example,dc=org", "secret"),
+                                 ldap::encode_root_dse_search(3), ldap::encode_unbind_request(4)}) {
+      hex << "I 0000";
+      for (auto byte : request) {
+        std::array<char, 4> text{};
+        std::snprintf(text.data(), text.size(), " %02x", byte);
+        hex << text.data();
+      }
+      hex << "\n";
+    }
+  }
+  const std::string decoded_file = dir + "/decoded.txt";
+  ASSERT_EQ(testing::shell("text2pcap -q -D -T 50000,389 " + dir + "/exchange.txt " + dir +
+                           "/exchange.pcap && tshark -r " + dir + "/exchange.pcap -V -O ldap > " + decoded_file),
+            0);
+  std::stringstream text;
+  text << std::ifstream(decoded_file).rdbuf();
+  const std::string out = text.str();
+  for (const char* expected :
+       {"LDAPMessage extendedReq(1)", "requestName: 1.3.6.1.4.1.1466.20037 (LDAP_START_TLS_OID)",
+        "LDAPMessage bindRequest(2) \"cn=admin,dc=example,dc=org\" simple", "version: 3", "simple: secret",
+        "LDAPMessage searchRequest(3) \"<ROOT>\" baseObject", "scope: baseObject (0)",
+        "derefAliases: neverDerefAliases (0)", "sizeLimit: 0", "timeLimit: 0", "typesOnly: False",
+        "Filter: (objectClass=*)", "AttributeDescription: namingContexts", "AttributeDescription: supportedLDAPVersion",
+        "LDAPMessage unbindRequest(4)"})
+    EXPECT_NE(out.find(expected), std::string::npos) << "tshark did not decode \"" << expected << "\":\n" << out;
+  EXPECT_EQ(out.find("Malformed"), std::string::npos) << out;
 }
 
 }  // namespace
