@@ -1,7 +1,6 @@
 #include "probes/config_table.h"
 
 #include <fstream>
-#include <sstream>
 
 namespace connectivity {
 
@@ -54,12 +53,17 @@ std::optional<std::int64_t> ConfigTable::positive_integer(std::string_view key) 
 }
 
 std::optional<std::string> ConfigTable::secret_file(std::string_view key) {
+  // Read at most this much: a path such as /dev/zero must not hang the config load.
+  constexpr std::size_t kMaxSecret = 4096;
   auto path = string(key);
   if (!path) return std::nullopt;
   std::ifstream file(*path, std::ios::binary);
-  std::ostringstream content;
-  if (!file || !(content << file.rdbuf())) fail(key, "cannot read \"" + *path + "\"");
-  std::string secret = content.str();
+  if (!file) fail(key, "cannot read \"" + *path + "\"");
+  std::string secret(kMaxSecret + 1, '\0');
+  file.read(secret.data(), static_cast<std::streamsize>(secret.size()));
+  if (file.bad()) fail(key, "cannot read \"" + *path + "\"");
+  secret.resize(static_cast<std::size_t>(file.gcount()));
+  if (secret.size() > kMaxSecret) fail(key, "\"" + *path + "\" is over " + std::to_string(kMaxSecret) + " bytes: not a password");
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
   if (secret.empty()) fail(key, "\"" + *path + "\" is empty");
   return secret;

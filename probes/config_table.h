@@ -42,7 +42,7 @@ class ConfigTable {
   std::optional<bool> boolean(std::string_view key);
   std::optional<std::int64_t> positive_integer(std::string_view key);
   // The content of the file `key` names (a password, say), trailing newlines dropped; nullopt
-  // when the key is absent. An unreadable or empty file is an error at the key.
+  // when the key is absent. An unreadable or empty file, or one over 4 KiB, is an error at the key.
   std::optional<std::string> secret_file(std::string_view key);
   // One of `allowed`, or nullopt when absent.
   std::optional<std::string> choice(std::string_view key, std::initializer_list<std::string_view> allowed);

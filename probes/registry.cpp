@@ -2,6 +2,7 @@
 
 #include "probes/http/http_probe.h"
 #include "probes/isoill/isoill_probe.h"
+#include "probes/ldap/ldap_probe.h"
 #include "probes/tcp/tcp_probe.h"
 #include "probes/tds/tds_probe.h"
 #include "probes/tls/tls_probe.h"
@@ -29,6 +30,7 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   registry.add(tds_probe_kind());
   registry.add(z3950_probe_kind());
   registry.add(isoill_probe_kind());
+  registry.add(ldap_probe_kind());
 }
 
 const ProbeRegistry& builtin_probes() {

@@ -12,8 +12,6 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <tuple>
 
 namespace connectivity {

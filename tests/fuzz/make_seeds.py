@@ -135,3 +135,67 @@ ill_seeds = {
 for name, data in ill_seeds.items():
     write("ill_reply", name, data)
 write("ber_frame", "ill_status_query", status_query)
+# LDAP (RFC 4511): server answers as BER LDAPMessages, valid ones as slapd 2.5 sends them and
+# each way of being wrong the probe must classify.
+def ber_length(n, long4=False):
+    if long4:
+        return b"\x84" + struct.pack(">I", n)
+    if n < 0x80:
+        return bytes([n])
+    digits = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(digits)]) + digits
+
+
+def tlv(tag, content, long4=False):
+    return bytes([tag]) + ber_length(len(content), long4) + content
+
+
+def ldap_message(msgid, op, long4=False):
+    return tlv(0x30, tlv(0x02, bytes([msgid]), long4) + op, long4)
+
+
+def result(code, diagnostic=b"", long4=False):
+    return tlv(0x0a, bytes([code]), long4) + tlv(0x04, b"", long4) + tlv(0x04, diagnostic, long4)
+
+
+def root_dse(msgid, contexts=(b"dc=example,dc=org",), versions=(b"3",), long4=False):
+    def attribute(name, values):
+        return tlv(0x30, tlv(0x04, name, long4) + tlv(0x31, b"".join(tlv(0x04, v, long4) for v in values), long4), long4)
+    attrs = attribute(b"namingContexts", contexts) + attribute(b"supportedLDAPVersion", versions)
+    return ldap_message(msgid, tlv(0x64, tlv(0x04, b"", long4) + tlv(0x30, attrs, long4), long4), long4)
+
+
+def deep(levels):
+    inner = b"\x04\x00"
+    for _ in range(levels):
+        inner = tlv(0x30, inner)
+    return ldap_message(1, tlv(0x79, inner))
+
+
+entry_and_done = root_dse(1) + ldap_message(1, tlv(0x65, result(0)))
+ldap_seeds = {
+    "root_dse_entry_and_done": entry_and_done,
+    "root_dse_long_form_0x84": root_dse(1, long4=True) + ldap_message(1, tlv(0x65, result(0, long4=True), True), True),
+    "root_dse_many_contexts": root_dse(2, contexts=[b"dc=n%d" % i for i in range(12)], versions=(b"2", b"3")),
+    "bind_success": ldap_message(1, tlv(0x61, result(0))),
+    "bind_invalid_credentials": ldap_message(1, tlv(0x61, result(49, b"invalid credentials"))),
+    "starttls_success": ldap_message(1, tlv(0x78, result(0) + tlv(0x8a, b"1.3.6.1.4.1.1466.20037"))),
+    "starttls_refused": ldap_message(1, tlv(0x78, result(2, b"unsupported extended operation"))),
+    "notice_of_disconnection": ldap_message(0, tlv(0x78, result(52, b"shutting down") + tlv(0x8a, b"1.3.6.1.4.1.1466.20036"))),
+    "done_with_referral_and_controls": ldap_message(1, tlv(0x65, result(10) + tlv(0xa3, tlv(0x04, b"ldap://x/"))) + tlv(0xa0, tlv(0x30, tlv(0x04, b"1.2.3")))),
+    "search_reference": ldap_message(1, tlv(0x73, tlv(0x04, b"ldap://other/"))) + ldap_message(1, tlv(0x65, result(0))),
+    "indefinite_length": b"\x30\x80\x02\x01\x01\x65\x07\x0a\x01\x00\x04\x00\x04\x00\x00\x00",
+    "length_over_4_bytes": b"\x30\x85\x00\x00\x00\x00\x0c" + ldap_message(1, tlv(0x65, result(0)))[2:],
+    "length_over_limit": b"\x30\x84\x7f\xff\xff\xff\x02\x01\x01",
+    "truncated_octet_string": entry_and_done[:30],
+    "truncated_header": b"\x30\x84\x00",
+    "deep_nesting": deep(20),
+    "nesting_at_limit": deep(13),
+    "high_tag_number": b"\x30\x05\x1f\x81\x01\x01\x00",
+    "constructed_octet_string": ldap_message(1, tlv(0x61, tlv(0x0a, b"\x00") + tlv(0x24, tlv(0x04, b"x")) + tlv(0x04, b""))),
+    "negative_message_id": tlv(0x30, tlv(0x02, b"\xff") + tlv(0x61, result(0))),
+    "trailing_after_controls": ldap_message(1, tlv(0x61, result(0)) + tlv(0xa0, b"") + b"\x04\x00"),
+    "http": b"HTTP/1.1 400 Bad Request\r\n\r\n",
+}
+for name, data in ldap_seeds.items():
+    write("ldap_message", name, data)

@@ -111,7 +111,7 @@ TEST(Config, EveryErrorNamesFileLineColumnAndKey) {
       {"duplicate name", head + "target = \"h:1\"\n" + head + "target = \"h:2\"\n", "test.toml:6:8: check \"a\": duplicate check name"},
       {"bad target", head + "target = \"h\"\n", "test.toml:4:10: check \"a\": key \"target\": bad target \"h\": expected host:port"},
       {"bad port", head + "target = \"h:99999\"\n", "key \"target\": bad target \"h:99999\": port must be"},
-      {"unknown probe", "[[check]]\nname = \"a\"\nprobe = \"icmp\"\ntarget = \"h:1\"\n", "test.toml:3:9: check \"a\": key \"probe\": unknown probe kind \"icmp\" (known: http, isoill, tcp, tds, tls, z3950)"},
+      {"unknown probe", "[[check]]\nname = \"a\"\nprobe = \"icmp\"\ntarget = \"h:1\"\n", "test.toml:3:9: check \"a\": key \"probe\": unknown probe kind \"icmp\" (known: http, isoill, ldap, tcp, tds, tls, z3950)"},
       {"reserved label", head + "target = \"h:1\"\nlabels = { target = \"x\" }\n", "label name \"target\" is reserved"},
       {"invalid label name", head + "target = \"h:1\"\nlabels = { \"my-label\" = \"x\" }\n", "label name \"my-label\" is not a valid Prometheus label name"},
       {"label not a string", head + "target = \"h:1\"\nlabels = { tier = 1 }\n", "label \"tier\" must be a string"},
