@@ -16,22 +16,14 @@ std::string hex(std::uint8_t byte) {
 }
 }  // namespace
 
-std::string text_hint(std::span<const std::uint8_t> bytes) {
-  std::string text;
-  for (auto byte : bytes) {
-    if (byte < 0x20 || byte > 0x7e || text.size() >= 40) break;
-    text += static_cast<char>(byte);
-  }
-  return text.size() >= 3 ? " (\"" + text + "\")" : "";
-}
-
 asio::awaitable<std::variant<std::vector<std::uint8_t>, ProbeResult>> MessageReader::next() {
   std::array<std::uint8_t, 16384> chunk{};
   for (;;) {
     if (!buffered_.empty()) {
       if (!looks_like_start_(buffered_.front()))
-        co_return ProbeResult{reason::protocol_error, "the reply is not " + what_ + ": it starts with byte 0x" +
-                                                           hex(buffered_.front()) + text_hint(buffered_)};
+        co_return ProbeResult{reason::protocol_error, "the reply starts with byte 0x" + hex(buffered_.front()) +
+                                                          ", which no " + protocol_ + " APDU does" +
+                                                          text_instead(buffered_, protocol_)};
       auto frame = frame_message(buffered_, limits_);
       if (auto* complete = std::get_if<Complete>(&frame)) {
         std::vector<std::uint8_t> message(buffered_.begin(), buffered_.begin() + static_cast<std::ptrdiff_t>(complete->size));

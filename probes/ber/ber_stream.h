@@ -20,9 +20,14 @@ class MessageReader {
  public:
   // `looks_like_start` judges the first byte of a message (the protocol's own tag class), so
   // "HTTP/1.1 400" fails at once instead of being waited on as a long BER value.
+  // `protocol` and `what` name them in failure details: "Z39.50", "a Z39.50 APDU".
   MessageReader(boost::beast::tcp_stream& stream, std::function<bool(std::uint8_t)> looks_like_start,
-                std::string what, FrameLimits limits = {})
-      : stream_(stream), looks_like_start_(std::move(looks_like_start)), what_(std::move(what)), limits_(limits) {}
+                std::string protocol, std::string what, FrameLimits limits = {})
+      : stream_(stream),
+        looks_like_start_(std::move(looks_like_start)),
+        protocol_(std::move(protocol)),
+        what_(std::move(what)),
+        limits_(limits) {}
 
   // The next complete message, or the failure to report; bytes past the message stay
   // buffered for the next call.
@@ -31,13 +36,10 @@ class MessageReader {
  private:
   boost::beast::tcp_stream& stream_;
   std::function<bool(std::uint8_t)> looks_like_start_;
-  std::string what_;  // "a Z39.50 APDU": how messages are named in failure details
+  std::string protocol_;
+  std::string what_;
   FrameLimits limits_;
   std::vector<std::uint8_t> buffered_;
 };
-
-// The first bytes as text, when they read as text ("HTTP/1.1 400", "SSH-2.0"): a hint for the
-// detail line of a protocol_error.
-std::string text_hint(std::span<const std::uint8_t> bytes);
 
 }  // namespace connectivity::ber

@@ -51,7 +51,7 @@ asio::awaitable<ProbeResult> IsoIllProbe::run(ProbeContext& ctx) const {
   auto [write_error, written] = co_await asio::async_write(stream, asio::buffer(query), asio::as_tuple(asio::use_awaitable));
   if (write_error)
     co_return ProbeResult{classify_network_error(write_error), "sending the Status-Query: " + write_error.message()};
-  ber::MessageReader reader(stream, starts_like_ill_apdu, "an ISO ILL APDU");
+  ber::MessageReader reader(stream, starts_like_ill_apdu, "ISO ILL", "an ISO ILL APDU");
   auto message = co_await reader.next();
   ctx.end_phase();
   if (auto* failure = std::get_if<ProbeResult>(&message)) co_return std::move(*failure);

@@ -77,16 +77,6 @@ std::string_view classify_stream_error(const boost::system::error_code& error) {
   return classify_network_error(error);
 }
 
-// The first bytes of what arrived instead of LDAP, when they read as text: "HTTP/1.1 400", "SSH-2.0".
-std::string text_hint(std::span<const std::uint8_t> bytes) {
-  std::string text;
-  for (auto byte : bytes) {
-    if (byte < 0x20 || byte > 0x7e || text.size() >= 32) break;
-    text += static_cast<char>(byte);
-  }
-  return text.size() >= 3 ? " (\"" + text + "\": not LDAP)" : "";
-}
-
 std::string describe(const ldap::Result& result) {
   std::string out = "resultCode " + std::to_string(result.code) + " (" + std::string(ldap::result_code_name(result.code)) + ")";
   if (!result.diagnostic.empty()) out += ": " + printable(result.diagnostic, kMaxDiagnostic);
@@ -115,7 +105,7 @@ class MessageReader {
       if (auto* refused = std::get_if<ldap::DecodeError>(&framed)) {
         const bool at_start = received_ == buffer_.size();
         co_return ProbeResult{reason::protocol_error,
-                              what + ": " + refused->what + (at_start ? text_hint(buffer_) : "")};
+                              what + ": " + refused->what + (at_start ? text_instead(buffer_, "LDAP") : "")};
       }
       if (const auto& size = std::get<std::optional<std::size_t>>(framed); size && buffer_.size() >= *size) {
         auto decoded = ldap::decode_message(std::span(buffer_).first(*size));
@@ -135,7 +125,7 @@ class MessageReader {
       if (buffer_.empty()) co_return ProbeResult{reason::protocol_error, "connection closed before the " + what};
       co_return ProbeResult{reason::protocol_error, "connection closed inside an LDAP message (" + what + "), after " +
                                                         std::to_string(buffer_.size()) + " of its bytes" +
-                                                        (received_ == buffer_.size() ? text_hint(buffer_) : "")};
+                                                        (received_ == buffer_.size() ? text_instead(buffer_, "LDAP") : "")};
     }
   }
 

@@ -41,16 +41,6 @@ std::string_view classify_stream_error(const boost::system::error_code& error) {
   return classify_network_error(error);
 }
 
-// The first bytes of what arrived instead of TDS, when they read as text: "HTTP/1.1 400", "SSH-2.0".
-std::string text_hint(std::span<const std::uint8_t> bytes) {
-  std::string text;
-  for (auto byte : bytes) {
-    if (byte < 0x20 || byte > 0x7e) break;
-    text += static_cast<char>(byte);
-  }
-  return text.size() >= 3 ? " (\"" + text + "\": not SQL Server)" : "";
-}
-
 // Fills `into`; on failure `got` says how much of it arrived.
 template <class Stream>
 asio::awaitable<boost::system::error_code> read_exactly(Stream& stream, std::span<std::uint8_t> into,
@@ -82,11 +72,11 @@ asio::awaitable<std::variant<tds::PreloginReply, ProbeResult>> exchange_prelogin
       if (received + got == 0) co_return ProbeResult{reason::protocol_error, "connection closed without a PRELOGIN answer"};
       co_return ProbeResult{reason::protocol_error, "connection closed inside a packet header, after " +
                                                         std::to_string(received + got) + " bytes" +
-                                                        (received == 0 ? text_hint(std::span(header).first(got)) : "")};
+                                                        (received == 0 ? text_instead(std::span(header).first(got), "SQL Server") : "")};
     }
     auto next = assembler.header(header);
     if (auto* refused = std::get_if<tds::DecodeError>(&next))
-      co_return ProbeResult{reason::protocol_error, "PRELOGIN answer: " + refused->what + (received == 0 ? text_hint(header) : "")};
+      co_return ProbeResult{reason::protocol_error, "PRELOGIN answer: " + refused->what + (received == 0 ? text_instead(header, "SQL Server") : "")};
     std::vector<std::uint8_t> payload(std::get<std::size_t>(next));
     if (auto error = co_await read_exactly(stream, payload)) {
       if (error != asio::error::eof && error != asio::ssl::error::stream_truncated)

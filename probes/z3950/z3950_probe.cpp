@@ -83,7 +83,7 @@ asio::awaitable<ProbeResult> Z3950Probe::run(ProbeContext& ctx) const {
   if (auto failure = co_await resolve_and_connect(ctx, settings_.family, socket)) co_return *failure;
   tcp_stream stream(std::move(socket));
   stream.expires_at(ctx.deadline());
-  ber::MessageReader reader(stream, starts_like_apdu, "a Z39.50 APDU");
+  ber::MessageReader reader(stream, starts_like_apdu, "Z39.50", "a Z39.50 APDU");
 
   ctx.begin_phase("init");
   // Arguments of an awaited call are locals: GCC 12 mishandles temporaries there.

@@ -129,12 +129,12 @@ TEST(IsoIllProbe, WhatIsNotIllIsAProtocolError) {
   testing::ScriptedPeer http("HTTP/1.1 400 Bad Request\r\n\r\n");
   RunRecord run = probe(http.port(), "status_query = true");
   EXPECT_EQ(run.reason, reason::protocol_error);
-  EXPECT_EQ(run.detail, "the reply is not an ISO ILL APDU: it starts with byte 0x48 (\"HTTP/1.1 400 Bad Request\")");
+  EXPECT_EQ(run.detail, "the reply starts with byte 0x48, which no ISO ILL APDU does (\"HTTP/1.1 400 Bad Request\": not ISO ILL)");
 
   testing::ScriptedPeer z3950(std::string("\xb5\x03\x8c\x01\x01", 5));  // a Z39.50 target on the ILL port
   run = probe(z3950.port(), "status_query = true");
   EXPECT_EQ(run.reason, reason::protocol_error);
-  EXPECT_EQ(run.detail.find("the reply is not an ISO ILL APDU: it starts with byte 0xb5"), 0u) << run.detail;
+  EXPECT_EQ(run.detail.find("the reply starts with byte 0xb5, which no ISO ILL APDU does"), 0u) << run.detail;
 
   testing::ScriptedPeer undecodable(std::string("\x73\x03\x01\x01\x01", 5));
   run = probe(undecodable.port(), "status_query = true");

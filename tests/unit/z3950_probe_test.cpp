@@ -291,7 +291,7 @@ TEST(Z3950ProbePeers, GarbageIsAProtocolError) {
   testing::ScriptedPeer http("HTTP/1.1 400 Bad Request\r\n\r\n");
   RunRecord run = probe_peer(http.port());
   EXPECT_EQ(run.reason, reason::protocol_error);
-  EXPECT_EQ(run.detail, "the reply is not a Z39.50 APDU: it starts with byte 0x48 (\"HTTP/1.1 400 Bad Request\")");
+  EXPECT_EQ(run.detail, "the reply starts with byte 0x48, which no Z39.50 APDU does (\"HTTP/1.1 400 Bad Request\": not Z39.50)");
 
   testing::ScriptedPeer undecodable(std::string("\xb5\x03\x01\x01\x01", 5));
   run = probe_peer(undecodable.port());
