@@ -1,5 +1,6 @@
 #include "probes/registry.h"
 
+#include "probes/dns/dns_probe.h"
 #include "probes/http/http_probe.h"
 #include "probes/tcp/tcp_probe.h"
 #include "probes/tds/tds_probe.h"
@@ -25,6 +26,7 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   registry.add(tls_probe_kind());
   registry.add(http_probe_kind());
   registry.add(tds_probe_kind());
+  registry.add(dns_probe_kind());
 }
 
 const ProbeRegistry& builtin_probes() {
