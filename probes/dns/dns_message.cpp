@@ -162,7 +162,7 @@ Decoded decode_reply(std::span<const std::uint8_t> message, std::uint16_t id, st
     ns_rr rr{};
     if (ns_parserr(&handle, ns_s_an, i, &rr) != 0) return Malformed{"answer record " + std::to_string(i + 1) + " does not decode"};
     if (ns_rr_class(rr) != kClassIn) continue;
-    Record record{ns_rr_name(rr), ns_rr_type(rr), ns_rr_ttl(rr), {}, std::nullopt};
+    Record record{ns_rr_name(rr), static_cast<std::uint16_t>(ns_rr_type(rr)), ns_rr_ttl(rr), {}, std::nullopt};
     const std::size_t length = ns_rr_rdlen(rr);
     const std::uint8_t* data = ns_rr_rdata(rr);
     if (record.type == kTypeA) {
