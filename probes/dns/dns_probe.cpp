@@ -9,9 +9,13 @@
 #include <resolv.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <functional>
 #include <random>
@@ -62,6 +66,47 @@ std::string join(const std::vector<asio::ip::address>& addresses, std::size_t li
   return out.empty() ? "none" : out;
 }
 
+// The query again over TCP (RFC 1035 4.2.2: each message after its two-byte length), after a
+// truncated UDP answer. There is no stranger's datagram to drop on a connection: anything but
+// the answer is the server's fault.
+asio::awaitable<std::variant<dns::Reply, ProbeResult>> exchange_tcp(ProbeContext& ctx, const udp::endpoint& server,
+                                                                    const dns::Bytes& query, std::uint16_t id,
+                                                                    std::uint16_t type) {
+  using asio::ip::tcp;
+  const tcp::endpoint endpoint(server.address(), server.port());
+  const std::string where = std::string(dns::type_name(type)) + " query over TCP to " + endpoint_text(server) +
+                            " (the UDP answer was truncated)";
+  tcp::socket socket(ctx.executor());
+  boost::system::error_code error;
+  socket.open(endpoint.protocol(), error);
+  if (!error) {
+    std::tie(error) = co_await socket.async_connect(endpoint, asio::as_tuple(asio::use_awaitable));
+  }
+  if (error) co_return ProbeResult{classify_network_error(error), where + ": " + error.message()};
+  dns::Bytes framed;
+  framed.reserve(query.size() + 2);
+  framed.push_back(static_cast<std::uint8_t>(query.size() >> 8));
+  framed.push_back(static_cast<std::uint8_t>(query.size() & 0xff));
+  for (const auto byte : query) framed.push_back(byte);  // (insert trips gcc 12's -Warray-bounds here)
+  std::tie(error, std::ignore) = co_await asio::async_write(socket, asio::buffer(framed), asio::as_tuple(asio::use_awaitable));
+  std::array<std::uint8_t, 2> length{};
+  if (!error) {
+    std::tie(error, std::ignore) = co_await asio::async_read(socket, asio::buffer(length), asio::as_tuple(asio::use_awaitable));
+  }
+  if (error == asio::error::eof) co_return ProbeResult{reason::protocol_error, where + ": the server closed the connection without an answer"};
+  if (error) co_return ProbeResult{classify_network_error(error), where + ": " + error.message()};
+  std::vector<std::uint8_t> message(static_cast<std::size_t>(length[0] << 8 | length[1]));  // at most 64 KiB
+  std::tie(error, std::ignore) = co_await asio::async_read(socket, asio::buffer(message), asio::as_tuple(asio::use_awaitable));
+  if (error == asio::error::eof)
+    co_return ProbeResult{reason::protocol_error, where + ": the connection closed inside a " + std::to_string(message.size()) + "-byte answer"};
+  if (error) co_return ProbeResult{classify_network_error(error), where + ": " + error.message()};
+  auto decoded = dns::decode_reply(message, id, ctx.target().host, type);
+  if (auto* reply = std::get_if<dns::Reply>(&decoded)) co_return std::move(*reply);
+  if (auto* broken = std::get_if<dns::Malformed>(&decoded))
+    co_return ProbeResult{reason::protocol_error, where + ": malformed reply: " + broken->why};
+  co_return ProbeResult{reason::protocol_error, where + ": a reply that does not answer the query: " + std::get<dns::NotOurs>(decoded).why};
+}
+
 // One query of `type` to the server over UDP, as one phase; waits for the datagram that
 // answers it (dropping others, counted in `ignored`), bounded by the run's deadline.
 asio::awaitable<std::variant<dns::Reply, ProbeResult>> exchange(ProbeContext& ctx, const udp::endpoint& server,
@@ -86,20 +131,31 @@ asio::awaitable<std::variant<dns::Reply, ProbeResult>> exchange(ProbeContext& ct
   // A UDP datagram is at most 64 KiB; a shorter buffer would truncate it silently.
   std::vector<std::uint8_t> datagram(65536);
   std::string last_ignored;
-  for (std::size_t dropped = 0; dropped < kMaxIgnored; ++dropped) {
+  bool truncated = false;
+  for (std::size_t dropped = 0; dropped < kMaxIgnored && !truncated; ++dropped) {
     std::size_t size = 0;
     std::tie(error, size) = co_await socket.async_receive(asio::buffer(datagram), asio::as_tuple(asio::use_awaitable));
     if (error) co_return ProbeResult{classify_network_error(error), where + ": " + error.message()};
     auto decoded = dns::decode_reply(std::span(datagram).first(size), id, name, type);
-    if (auto* reply = std::get_if<dns::Reply>(&decoded)) co_return std::move(*reply);
+    if (auto* reply = std::get_if<dns::Reply>(&decoded)) {
+      if (!reply->truncated || reply->rcode != 0) co_return std::move(*reply);
+      truncated = true;
+      continue;
+    }
     if (auto* broken = std::get_if<dns::Malformed>(&decoded))
       co_return ProbeResult{reason::protocol_error, where + ": malformed reply: " + broken->why};
     last_ignored = std::get<dns::NotOurs>(decoded).why;
     ++ignored;
     publish();
   }
-  co_return ProbeResult{reason::protocol_error, where + ": " + std::to_string(kMaxIgnored) +
-                                                    " datagrams, none answering the query (last: " + last_ignored + ")"};
+  if (!truncated)
+    co_return ProbeResult{reason::protocol_error, where + ": " + std::to_string(kMaxIgnored) +
+                                                      " datagrams, none answering the query (last: " + last_ignored + ")"};
+  // RFC 7766 5: a truncated UDP answer is asked again over TCP, as phase "query_tcp".
+  socket.close(error);
+  ctx.begin_phase("query_tcp");
+  auto over_tcp = co_await exchange_tcp(ctx, server, *query, id, type);
+  co_return over_tcp;
 }
 
 ProbeResult failure(std::string_view why, std::string detail, std::vector<Fact> facts) {
@@ -300,8 +356,7 @@ asio::awaitable<ProbeResult> DnsProbe::run(ProbeContext& ctx) const {
       co_return failure(reason::dns_error, asked + ": " + dns::rcode_name(reply.rcode) + " from " + server, counters());
     if (reply.truncated)
       co_return failure(reason::dns_error,
-                        asked + ": the answer was truncated (TC) by " + server +
-                            " even with a 1232-byte EDNS buffer; this probe does not retry over TCP",
+                        asked + ": the answer was truncated (TC) by " + server + " even over TCP",
                         counters());
     addresses.insert(addresses.end(), reply.addresses.begin(), reply.addresses.end());
     if (reply.min_ttl) min_ttl = std::min(min_ttl.value_or(*reply.min_ttl), *reply.min_ttl);
@@ -358,7 +413,7 @@ ProbeResult DnsProbe::conclude(const std::string& name, const std::string& serve
 }
 
 const ProbeKind& dns_probe_kind() {
-  static constexpr std::string_view phases[] = {"query_a", "query_aaaa"};
+  static constexpr std::string_view phases[] = {"query_a", "query_aaaa", "query_tcp"};
   static constexpr std::string_view reasons[] = {reason::protocol_error, reason::address_drift};
   static const ProbeKind kind{
       .name = "dns",

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -125,6 +126,19 @@ Bytes reply(const Query& query, const Bytes& in, const std::vector<DnsRecord>& r
   return out;
 }
 
+// Our ID and question, then an A record of 5 bytes.
+Bytes malformed(const Query& query, const Bytes& in) {
+  Bytes out = reply(query, in, {});
+  out[7] = 1;  // ANCOUNT 1
+  put16(out, 0xC00C);
+  put16(out, 1);
+  put16(out, 1);
+  put32(out, 300);
+  put16(out, 5);
+  for (int i = 0; i < 5; ++i) out.push_back(1);
+  return out;
+}
+
 int bind_udp(bool ipv6, std::uint16_t& port) {
   const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
@@ -154,11 +168,34 @@ int bind_udp(bool ipv6, std::uint16_t& port) {
 
 }  // namespace
 
-DnsTestServer::DnsTestServer(bool ipv6) : ipv6_(ipv6) {
+DnsTestServer::DnsTestServer(bool ipv6, bool tcp) : ipv6_(ipv6) {
   fd_ = bind_udp(ipv6, port_);
   if (fd_ < 0) {
     if (ipv6) return;  // ok() says so; the test skips
     throw std::runtime_error("cannot bind a loopback UDP port");
+  }
+  if (tcp) {
+    tcp_fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_storage storage{};
+    socklen_t size = 0;
+    if (ipv6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
+      a->sin6_family = AF_INET6;
+      a->sin6_addr = in6addr_loopback;
+      a->sin6_port = htons(port_);
+      size = sizeof *a;
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&storage);
+      a->sin_family = AF_INET;
+      a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a->sin_port = htons(port_);
+      size = sizeof *a;
+    }
+    if (tcp_fd_ < 0 || ::bind(tcp_fd_, reinterpret_cast<sockaddr*>(&storage), size) != 0 || ::listen(tcp_fd_, 8) != 0) {
+      if (tcp_fd_ >= 0) ::close(tcp_fd_);
+      ::close(fd_);
+      throw std::runtime_error("cannot listen on TCP port " + std::to_string(port_) + " beside the UDP one");
+    }
   }
   std::uint16_t forger_port = 0;
   forger_fd_ = bind_udp(ipv6, forger_port);
@@ -170,6 +207,7 @@ DnsTestServer::~DnsTestServer() {
   if (thread_.joinable()) thread_.join();
   if (fd_ >= 0) ::close(fd_);
   if (forger_fd_ >= 0) ::close(forger_fd_);
+  if (tcp_fd_ >= 0) ::close(tcp_fd_);
 }
 
 std::string DnsTestServer::address() const {
@@ -186,8 +224,22 @@ std::vector<std::uint8_t> DnsTestServer::last_query() const {
   return last_query_;
 }
 
+DnsResponse DnsTestServer::lookup(const std::string& name, std::uint16_t type) const {
+  bool known_name = false;
+  for (const auto& [key, value] : table_) {
+    if (key.first != name) continue;
+    if (key.second == type) return value;
+    known_name = true;
+  }
+  return known_name ? DnsResponse{} : DnsResponse{DnsBehaviour::nxdomain, {}};
+}
+
 void DnsTestServer::serve() {
   while (!stopping_) {
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {tcp_fd_, POLLIN, 0}};
+    if (::poll(fds, tcp_fd_ >= 0 ? 2 : 1, 100) <= 0) continue;  // 100 ms: how often shutdown is noticed
+    if (tcp_fd_ >= 0 && (fds[1].revents & POLLIN)) serve_tcp();
+    if (!(fds[0].revents & POLLIN)) continue;
     Bytes in(4096);
     sockaddr_storage from{};
     socklen_t from_size = sizeof from;
@@ -196,30 +248,16 @@ void DnsTestServer::serve() {
     in.resize(static_cast<std::size_t>(got));
     Query query;
     if (!parse_query(in, query)) continue;
-
     DnsResponse response;
-    bool known_name = false, found = false;
     {
       std::lock_guard lock(mutex_);
       last_query_ = in;
-      for (const auto& [key, value] : table_) {
-        if (key.first != query.name) continue;
-        known_name = true;
-        if (key.second == query.type) {
-          response = value;
-          found = true;
-        }
-      }
+      response = lookup(query.name, query.type);
     }
     ++queries_;
     auto send = [&](int fd, const Bytes& out) {
       ::sendto(fd, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&from), from_size);
     };
-    if (!known_name) {
-      send(fd_, reply(query, in, {}, 3));
-      continue;
-    }
-    if (!found) response = {};  // the name exists, without records of this type: NODATA
     switch (response.behaviour) {
       case DnsBehaviour::answer: send(fd_, reply(query, in, response.records)); break;
       case DnsBehaviour::nxdomain: send(fd_, reply(query, in, {}, 3)); break;
@@ -241,20 +279,61 @@ void DnsTestServer::serve() {
         send(fd_, reply(query, in, response.records));
         break;
       case DnsBehaviour::truncated: send(fd_, reply(query, in, {}, 0, true)); break;
-      case DnsBehaviour::malformed: {
-        Bytes out = reply(query, in, {});
-        out[7] = 1;  // ANCOUNT 1
-        put16(out, 0xC00C);
-        put16(out, 1);
-        put16(out, 1);
-        put32(out, 300);
-        put16(out, 5);
-        for (int i = 0; i < 5; ++i) out.push_back(1);
-        send(fd_, out);
-        break;
+      case DnsBehaviour::malformed: send(fd_, malformed(query, in)); break;
+    }
+  }
+}
+
+// One query on one connection (RFC 1035 4.2.2): two length bytes, the message; answered the
+// same way, then closed. Reads are bounded by a receive timeout and the 64 KiB length.
+void DnsTestServer::serve_tcp() {
+  const int fd = ::accept4(tcp_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd < 0) return;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto read_exactly = [&](Bytes& into) {
+    std::size_t have = 0;
+    while (have < into.size()) {
+      const long got = ::recv(fd, into.data() + have, into.size() - have, 0);
+      if (got <= 0) return false;
+      have += static_cast<std::size_t>(got);
+    }
+    return true;
+  };
+  Bytes length(2);
+  Query query;
+  if (read_exactly(length)) {
+    Bytes in(static_cast<std::size_t>(length[0] << 8 | length[1]));
+    if (read_exactly(in) && parse_query(in, query)) {
+      DnsResponse response;
+      {
+        std::lock_guard lock(mutex_);
+        last_query_ = in;
+        response = lookup(query.name, query.type);
+      }
+      ++queries_;
+      ++tcp_queries_;
+      Bytes out;
+      switch (response.behaviour) {
+        case DnsBehaviour::answer:
+        case DnsBehaviour::truncated:
+        case DnsBehaviour::wrong_id_first:
+        case DnsBehaviour::forged_first: out = reply(query, in, response.records); break;
+        case DnsBehaviour::nxdomain: out = reply(query, in, {}, 3); break;
+        case DnsBehaviour::servfail: out = reply(query, in, {}, 2); break;
+        case DnsBehaviour::malformed: out = malformed(query, in); break;
+        default: break;
+      }
+      if (!out.empty()) {
+        Bytes framed;
+        framed.push_back(static_cast<std::uint8_t>(out.size() >> 8));
+        framed.push_back(static_cast<std::uint8_t>(out.size() & 0xff));
+        for (const auto byte : out) framed.push_back(byte);
+        ::send(fd, framed.data(), framed.size(), MSG_NOSIGNAL);
       }
     }
   }
+  ::close(fd);
 }
 
 }  // namespace connectivity::testing

@@ -32,7 +32,7 @@ enum class DnsBehaviour {
   garbage,         // a datagram of text that is no DNS message
   wrong_id_first,  // the answer with another ID first, then the right one
   forged_first,    // from another port: our ID and question with 203.0.113.66; then the right one
-  truncated,       // TC set, no records
+  truncated,       // over UDP: TC set, no records; over TCP: the records
   malformed,       // our ID and question, then an A record of 5 bytes
 };
 
@@ -43,7 +43,8 @@ struct DnsResponse {
 
 class DnsTestServer {
  public:
-  explicit DnsTestServer(bool ipv6 = false);
+  // With `tcp`, also listens on TCP, on the same port, for queries after a truncated answer.
+  explicit DnsTestServer(bool ipv6 = false, bool tcp = true);
   ~DnsTestServer();
   DnsTestServer(const DnsTestServer&) = delete;
   DnsTestServer& operator=(const DnsTestServer&) = delete;
@@ -54,21 +55,27 @@ class DnsTestServer {
   std::string address() const;
   // What to answer for (name, type) from now on; names without an entry get NXDOMAIN.
   void set(const std::string& name, std::uint16_t type, DnsResponse response);
-  std::uint64_t queries() const { return queries_.load(); }
+  std::uint64_t queries() const { return queries_.load(); }  // UDP and TCP
+  std::uint64_t tcp_queries() const { return tcp_queries_.load(); }
   std::vector<std::uint8_t> last_query() const;
 
  private:
   bool ipv6_;
   int fd_ = -1;
   int forger_fd_ = -1;
+  int tcp_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
-  std::atomic<std::uint64_t> queries_{0};
+  std::atomic<std::uint64_t> queries_{0}, tcp_queries_{0};
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::uint16_t>, DnsResponse> table_;
   std::vector<std::uint8_t> last_query_;
   std::thread thread_;
   void serve();
+  // The table's entry for (name, type), under mutex_: NXDOMAIN for an unknown name, NODATA
+  // for a known name without that type.
+  DnsResponse lookup(const std::string& name, std::uint16_t type) const;
+  void serve_tcp();
 };
 
 }  // namespace connectivity::testing

@@ -225,10 +225,25 @@ TEST(DnsProbe, ServerErrorsAreDnsErrorsNamingTheRcode) {
   EXPECT_EQ(refused.reason, reason::dns_error);
   EXPECT_EQ(refused.detail, "www.example.org A: REFUSED from " + server.address());
 
-  server.set(kName, A, behaving(DnsBehaviour::truncated));
-  const auto truncated = run_once(check);
-  EXPECT_EQ(truncated.reason, reason::dns_error);
-  EXPECT_NE(truncated.detail.find("truncated (TC)"), std::string::npos) << truncated.detail;
+}
+
+TEST(DnsProbe, ATruncatedAnswerIsAskedAgainOverTcp) {
+  DnsTestServer server;
+  server.set(kName, A, {DnsBehaviour::truncated, {{kName, A, "192.0.2.80"}, {kName, A, "192.0.2.81"}}});
+  const auto run = run_once(dns_check(server, "record_types = [\"A\"]"));
+  EXPECT_EQ(run.reason, reason::success) << run.detail;
+  EXPECT_EQ(addresses_of(run), (std::set<std::string>{"192.0.2.80", "192.0.2.81"}));
+  EXPECT_EQ(server.tcp_queries(), 1u);
+  ASSERT_EQ(run.phases.size(), 2u);
+  EXPECT_EQ(run.phases[1].name, "query_tcp");
+}
+
+TEST(DnsProbe, ATruncatedAnswerWithoutTcpIsRefusedSayingWhy) {
+  DnsTestServer server(/*ipv6=*/false, /*tcp=*/false);
+  server.set(kName, A, {DnsBehaviour::truncated, {{kName, A, "192.0.2.80"}}});
+  const auto run = run_once(dns_check(server, "record_types = [\"A\"]"));
+  EXPECT_EQ(run.reason, reason::refused);
+  EXPECT_EQ(run.detail, "A query over TCP to " + server.address() + " (the UDP answer was truncated): Connection refused");
 }
 
 TEST(DnsProbe, NoRecordsOfAnyAskedTypeIsNoAddresses) {
