@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
+#include <thread>
 
 namespace connectivity {
 namespace {
@@ -350,6 +352,25 @@ TEST(DnsProbe, ManyAddressesAreCappedAndSaySo) {
   EXPECT_EQ(addresses_of(run).size(), DnsProbe::kMaxAddressFacts);
   EXPECT_EQ(fact_value(run, kCount), 40);
   EXPECT_NE(run.detail.find("only the first 32"), std::string::npos) << run.detail;
+}
+
+// The scheduler never overlaps runs of one check, but the probe's state across runs is locked
+// anyway: two threads running the same check at once (TSan watches this one).
+TEST(DnsProbe, ConcurrentRunsOfOneCheckShareTheBaselineSafely) {
+  DnsTestServer server;
+  server.set(kName, A, records({{kName, A, "192.0.2.10"}}));
+  const auto check = dns_check(server, "record_types = [\"A\"]");
+  std::atomic<int> successes{0};
+  auto runs = [&] {
+    for (int i = 0; i < 5; ++i)
+      if (run_once(check).reason == reason::success) ++successes;
+  };
+  std::thread other(runs);
+  runs();
+  other.join();
+  EXPECT_EQ(successes.load(), 10);
+  server.set(kName, A, records({{kName, A, "192.0.2.11"}}));
+  EXPECT_EQ(fact_value(run_once(check), kChanges), 1);
 }
 
 TEST(DnsProbeConfig, BadOptionsAreConfigErrorsAtTheirPlace) {
