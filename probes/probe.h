@@ -73,14 +73,14 @@ Target parse_url_target(std::string_view text);
 // Label pairs, sorted by name where they form a series' identity.
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
-// Something a probe learned on its run, exported as a gauge of the check until the next run
-// replaces it: a certificate's expiry time, or a server's version as an `_info` series valued 1.
-// `metric` and `help` are the probe's own constants (connectivity_ prefix, base units); the
-// probe keeps `labels` bounded (no per-run values).
 // A fact is a gauge unless it says it is a counter: a running total the probe object keeps
 // across runs (e.g. DNS address-set changes since the check was loaded).
 enum class FactType { gauge, counter };
 
+// Something a probe learned on its run, exported as a gauge of the check until the next run
+// replaces it: a certificate's expiry time, or a server's version as an `_info` series valued 1.
+// `metric` and `help` are the probe's own constants (connectivity_ prefix, base units); the
+// probe keeps `labels` bounded (no per-run values).
 struct Fact {
   std::string_view metric;
   std::string_view help;

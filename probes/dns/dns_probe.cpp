@@ -366,8 +366,8 @@ asio::awaitable<ProbeResult> DnsProbe::run(ProbeContext& ctx) const {
   co_return conclude(name, server, std::move(addresses), min_ttl, chain);
 }
 
-// What the answers mean, outside the coroutine: gcc 12 miscompiles brace-initialised
-// temporaries in a coroutine body (a Fact pushed there corrupted the vector).
+// What the answers mean: the distinct set against the baseline (the change counter), the
+// facts, and the expected_addresses check. A plain function, kept out of the coroutine.
 ProbeResult DnsProbe::conclude(const std::string& name, const std::string& server, std::vector<asio::ip::address> addresses,
                                std::optional<std::uint32_t> min_ttl, const std::vector<std::string>& chain) const {
   std::sort(addresses.begin(), addresses.end());
