@@ -105,7 +105,9 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
 
   const std::string target_text = named.required_string("target");
   try {
-    check.target = check.kind->url_target ? parse_url_target(target_text) : parse_target(target_text);
+    check.target = check.kind->url_target    ? parse_url_target(target_text)
+                   : check.kind->host_target ? parse_host_target(target_text)
+                                             : parse_target(target_text);
   } catch (const std::invalid_argument& e) {
     named.fail("target", "bad target \"" + target_text + "\": " + e.what());
   }

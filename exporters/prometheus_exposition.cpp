@@ -61,8 +61,14 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
   store_.visit([&](const CheckSeries& s) {
     for (const auto& fact : s.last_facts) {
       auto [it, added] = facts.try_emplace(fact.metric);
-      if (added) it->second = family(std::string(fact.metric), std::string(fact.help), MetricType::Gauge);
-      ClientMetric m = gauge(s.labels, fact.value);
+      const bool counter = fact.type == FactType::counter;
+      if (added)
+        it->second = family(std::string(fact.metric), std::string(fact.help), counter ? MetricType::Counter : MetricType::Gauge);
+      ClientMetric m = with_labels(s.labels);
+      if (counter)
+        m.counter.value = fact.value;
+      else
+        m.gauge.value = fact.value;
       for (const auto& [name, value] : fact.labels) m.label.push_back({name, value});
       it->second.metric.push_back(std::move(m));
     }

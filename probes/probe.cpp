@@ -1,5 +1,6 @@
 #include "probes/probe.h"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/address_v6.hpp>
 
 #include <algorithm>
@@ -25,7 +26,10 @@ std::string text_instead(std::span<const std::uint8_t> bytes, std::string_view p
   return " (\"" + text + "\": not " + std::string(protocol) + ")";
 }
 
-std::string Target::to_string() const { return url.empty() ? authority() : url; }
+std::string Target::to_string() const {
+  if (!url.empty()) return url;
+  return port == 0 ? host : authority();
+}
 
 Target parse_target(std::string_view text) {
   Target target;
@@ -58,6 +62,35 @@ Target parse_target(std::string_view text) {
   if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
     throw std::invalid_argument("port must be a number from 1 to 65535");
   target.port = static_cast<std::uint16_t>(port);
+  return target;
+}
+
+Target parse_host_target(std::string_view text) {
+  if (text.empty()) throw std::invalid_argument("empty name");
+  boost::system::error_code ec;
+  const std::string_view bare = text.starts_with('[') && text.ends_with(']') ? text.substr(1, text.size() - 2) : text;
+  asio::ip::make_address(std::string(bare), ec);
+  if (!ec) throw std::invalid_argument("an IP address is not a name to resolve: give the DNS name");
+  if (text.find(':') != std::string_view::npos || text.find('[') != std::string_view::npos)
+    throw std::invalid_argument("expected a bare DNS name such as webservices.oclc.org, without :port");
+  std::string_view name = text;
+  if (name.ends_with('.') && name.size() > 1) name.remove_suffix(1);
+  if (name.size() > 253) throw std::invalid_argument("a DNS name is at most 253 characters");
+  std::size_t label = 0;
+  for (std::size_t i = 0; i <= name.size(); ++i) {
+    if (i == name.size() || name[i] == '.') {
+      if (label == 0) throw std::invalid_argument("empty label (two dots in a row, or a leading dot)");
+      if (label > 63) throw std::invalid_argument("a label is at most 63 characters");
+      label = 0;
+      continue;
+    }
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!ok) throw std::invalid_argument(std::string("character '") + c + "' is not allowed in a DNS name");
+    ++label;
+  }
+  Target target;
+  target.host = std::string(text);
   return target;
 }
 

@@ -56,12 +56,16 @@ struct Target {
   std::string url;
   // host:port, with brackets for IPv6 literals.
   std::string authority() const;
-  // The form used in labels and logs: the URL, or the authority.
+  // The form used in labels and logs: the URL, the authority, or for a bare name (port 0) the name.
   std::string to_string() const;
 };
 
 // "host:port" or "[v6addr]:port"; throws std::invalid_argument with a reason.
 Target parse_target(std::string_view text);
+// A bare DNS name ("webservices.oclc.org", a trailing dot allowed), for kinds that resolve it
+// themselves (ProbeKind::host_target): no port, no IP literal; the port stays 0. Throws
+// std::invalid_argument with a reason.
+Target parse_host_target(std::string_view text);
 // "http[s]://host[:port][/path][?query]" (the fragment dropped, no user:password@ part);
 // throws std::invalid_argument with a reason.
 Target parse_url_target(std::string_view text);
@@ -73,6 +77,10 @@ std::string text_instead(std::span<const std::uint8_t> bytes, std::string_view p
 // Label pairs, sorted by name where they form a series' identity.
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+// A fact is a gauge unless it says it is a counter: a running total the probe object keeps
+// across runs (e.g. DNS address-set changes since the check was loaded).
+enum class FactType { gauge, counter };
+
 // Something a probe learned on its run, exported as a gauge of the check until the next run
 // replaces it: a certificate's expiry time, or a server's version as an `_info` series valued 1.
 // `metric` and `help` are the probe's own constants (connectivity_ prefix, base units); the
@@ -82,6 +90,7 @@ struct Fact {
   std::string_view help;
   Labels labels;  // beyond the check's own
   double value = 1;
+  FactType type = FactType::gauge;
 };
 
 struct PhaseTiming {
@@ -154,6 +163,7 @@ struct ProbeKind {
   std::span<const std::string_view> phases;         // every phase, in order
   std::span<const std::string_view> extra_reasons;  // beyond kCoreReasons
   bool url_target = false;  // `target` is an http(s) URL rather than host:port
+  bool host_target = false;  // `target` is a bare DNS name (parse_host_target) rather than host:port
   std::function<std::unique_ptr<Probe>(ConfigTable&)> make;
 };
 

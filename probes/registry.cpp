@@ -1,5 +1,6 @@
 #include "probes/registry.h"
 
+#include "probes/dns/dns_probe.h"
 #include "probes/http/http_probe.h"
 #include "probes/isoill/isoill_probe.h"
 #include "probes/ldap/ldap_probe.h"
@@ -31,6 +32,7 @@ void RegisterBuiltinProbes(ProbeRegistry& registry) {
   registry.add(z3950_probe_kind());
   registry.add(isoill_probe_kind());
   registry.add(ldap_probe_kind());
+  registry.add(dns_probe_kind());
 }
 
 const ProbeRegistry& builtin_probes() {

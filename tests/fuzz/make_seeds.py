@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in tests/fuzz/corpus/: server PRELOGIN answers and SQL Server Browser
-answers laid out as MS-TDS 2.2.6.5 and MS-SQLR 2.2.5 describe them, valid ones and each way of
+answers laid out as MS-TDS 2.2.6.5 and MS-SQLR 2.2.5 describe them, DNS replies as RFC 1035 4.1 does, valid ones and each way of
 being wrong that the probe must classify. Run it again after changing a seed; commit the output."""
 import os
 import struct
@@ -199,3 +199,52 @@ ldap_seeds = {
 }
 for name, data in ldap_seeds.items():
     write("ldap_message", name, data)
+# DNS replies (RFC 1035 4.1) to www.example.org; the first byte is the fuzz target's type
+# selector (0: A, 1: AAAA), the rest one datagram.
+def dns_name(name):
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\x00"
+
+
+QNAME = dns_name("www.example.org")
+
+
+def dns_reply(qtype, answers=b"", ancount=0, flags=0x8180, qdcount=1, rid=0x1234, question=None, arcount=0, extra=b""):
+    header = struct.pack(">HHHHHH", rid, flags, qdcount, ancount, 0, arcount)
+    if question is None:
+        question = QNAME + struct.pack(">HH", qtype, 1)
+    return header + question + answers + extra
+
+
+def rr(rtype, rdata, owner=b"\xc0\x0c", ttl=3600, rdlength=None):
+    return owner + struct.pack(">HHIH", rtype, 1, ttl, len(rdata) if rdlength is None else rdlength) + rdata
+
+
+A_REC = rr(1, bytes([192, 0, 2, 10]))
+AAAA_REC = rr(28, bytes.fromhex("20010db8000000000000000000000010"))
+CNAME_1 = rr(5, dns_name("edge.example.net"), ttl=60)
+OPT = b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"
+dns_seeds = {
+    "a_one": b"\x00" + dns_reply(1, A_REC, 1),
+    "a_two_opt": b"\x00" + dns_reply(1, A_REC + rr(1, bytes([192, 0, 2, 11]), ttl=5), 2, arcount=1, extra=OPT),
+    "aaaa_one": b"\x01" + dns_reply(28, AAAA_REC, 1),
+    "cname_chain": b"\x00" + dns_reply(1, CNAME_1 + rr(5, dns_name("e1.cdn.example"), owner=dns_name("edge.example.net"))
+                                      + rr(1, bytes([192, 0, 2, 44]), owner=dns_name("e1.cdn.example")), 3),
+    "cname_loop": b"\x00" + dns_reply(1, rr(5, b"\xc0\x0c"), 1),
+    "pointer_loop": b"\x00" + dns_reply(1, rr(1, bytes(4), owner=b"\xc0\x21"), 1),
+    "pointer_forward": b"\x00" + dns_reply(1, rr(1, bytes(4), owner=b"\xc0\xff"), 1),
+    "a_wrong_length": b"\x00" + dns_reply(1, rr(1, bytes(3)), 1),
+    "rdlength_past_end": b"\x00" + dns_reply(1, rr(1, bytes(4), rdlength=0xffff), 1),
+    "ancount_past_end": b"\x00" + dns_reply(1, A_REC, 9),
+    "nxdomain": b"\x00" + dns_reply(1, flags=0x8183),
+    "servfail": b"\x00" + dns_reply(1, flags=0x8182),
+    "refused_no_question": b"\x00" + dns_reply(1, flags=0x8185, qdcount=0, question=b""),
+    "truncated": b"\x00" + dns_reply(1, flags=0x8380),
+    "nodata_soa": b"\x00" + dns_reply(1, b"", 0),
+    "other_question": b"\x00" + dns_reply(1, A_REC, 1, question=dns_name("www.example.com") + b"\x00\x01\x00\x01"),
+    "query_not_reply": b"\x00" + dns_reply(1, flags=0x0100),
+    "header_only": b"\x00" + struct.pack(">HHHHHH", 0x1234, 0x8180, 1, 0, 0, 0),
+    "short": b"\x00\x12\x34\x81",
+    "long_label": b"\x00" + dns_reply(1, question=b"\x7f" + b"a" * 127 + b"\x00\x00\x01\x00\x01"),
+}
+for name, data in dns_seeds.items():
+    write("dns_answer", name, data)

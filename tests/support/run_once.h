@@ -37,6 +37,8 @@ inline RunRecord run_once(const CheckConfig& check) {
     for (const auto& fact : out.facts)
       if (fact.metric == "connectivity_tds_server_info")
         for (const auto& [label, value] : fact.labels) std::cout << " " << label << "=" << value;
+    for (const auto& fact : out.facts)
+      if (fact.metric == "connectivity_dns_address_info") std::cout << " address=" << fact.labels.at(0).second;
     std::cout << (out.detail.empty() ? "" : " (" + out.detail + ")") << "\n";
   }
   return out;

@@ -68,6 +68,40 @@ TEST(Target, ParsesHostPortAndBracketedIPv6) {
     EXPECT_THROW(parse_target(bad), std::invalid_argument) << bad;
 }
 
+TEST(Target, ABareNameForKindsThatResolveItThemselves) {
+  auto t = parse_host_target("webservices.oclc.org");
+  EXPECT_EQ(t.host, "webservices.oclc.org");
+  EXPECT_EQ(t.port, 0);
+  EXPECT_EQ(t.to_string(), "webservices.oclc.org");  // the target label: no ":0"
+  EXPECT_EQ(parse_host_target("Update.Atlas-Sys.com.").host, "Update.Atlas-Sys.com.");
+  for (const char* bad : {"", "webservices.oclc.org:443", "192.0.2.1", "::1", "[::1]", "[::1]:53", "a..b", ".a",
+                          "bad host", "host/path", "https://oclc.org"})
+    EXPECT_THROW(parse_host_target(bad), std::invalid_argument) << bad;
+  EXPECT_THROW(parse_host_target(std::string(64, 'a') + ".org"), std::invalid_argument);
+}
+
+TEST(Config, AHostTargetKindTakesANameAndRejectsAPortOrAnAddress) {
+  auto load = [](const std::string& target) {
+    return parse_config("[[check]]\nname = \"n\"\nprobe = \"dns\"\ntarget = \"" + target + "\"\n", "a.toml");
+  };
+  const Config good = load("webservices.oclc.org");
+  EXPECT_EQ(good.checks.at(0).target.to_string(), "webservices.oclc.org");
+  auto error = [&](const std::string& target) -> std::string {
+    try {
+      load(target);
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "<no error>";
+  };
+  EXPECT_EQ(error("webservices.oclc.org:443"),
+            "a.toml:4:10: check \"n\": key \"target\": bad target \"webservices.oclc.org:443\": expected a bare DNS "
+            "name such as webservices.oclc.org, without :port");
+  EXPECT_EQ(error("[2001:db8::1]"),
+            "a.toml:4:10: check \"n\": key \"target\": bad target \"[2001:db8::1]\": an IP address is not a name to "
+            "resolve: give the DNS name");
+}
+
 TEST(Config, ParsesAValidConfig) {
   const Config c = parse_config(kValid, "test.toml");
   EXPECT_EQ(c.agent.listen, "127.0.0.1:9470");
@@ -111,7 +145,7 @@ TEST(Config, EveryErrorNamesFileLineColumnAndKey) {
       {"duplicate name", head + "target = \"h:1\"\n" + head + "target = \"h:2\"\n", "test.toml:6:8: check \"a\": duplicate check name"},
       {"bad target", head + "target = \"h\"\n", "test.toml:4:10: check \"a\": key \"target\": bad target \"h\": expected host:port"},
       {"bad port", head + "target = \"h:99999\"\n", "key \"target\": bad target \"h:99999\": port must be"},
-      {"unknown probe", "[[check]]\nname = \"a\"\nprobe = \"icmp\"\ntarget = \"h:1\"\n", "test.toml:3:9: check \"a\": key \"probe\": unknown probe kind \"icmp\" (known: http, isoill, ldap, tcp, tds, tls, z3950)"},
+      {"unknown probe", "[[check]]\nname = \"a\"\nprobe = \"icmp\"\ntarget = \"h:1\"\n", "test.toml:3:9: check \"a\": key \"probe\": unknown probe kind \"icmp\" (known: dns, http, isoill, ldap, tcp, tds, tls, z3950)"},
       {"reserved label", head + "target = \"h:1\"\nlabels = { target = \"x\" }\n", "label name \"target\" is reserved"},
       {"invalid label name", head + "target = \"h:1\"\nlabels = { \"my-label\" = \"x\" }\n", "label name \"my-label\" is not a valid Prometheus label name"},
       {"label not a string", head + "target = \"h:1\"\nlabels = { tier = 1 }\n", "label \"tier\" must be a string"},

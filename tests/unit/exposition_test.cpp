@@ -204,6 +204,29 @@ TEST(Exposition, ProbeFactsAreGaugesOfTheCheckUntilTheNextRun) {
   EXPECT_EQ(value_of(samples, "connectivity_up", {{"check", "sql"}}), 0.0);
 }
 
+// A fact that is a running total (the dns probe's address-set changes) is typed counter.
+TEST(Exposition, CounterFactsAreTypedCounter) {
+  const Config config =
+      parse_config("[[check]]\nname = \"oclc\"\nprobe = \"dns\"\ntarget = \"webservices.oclc.org\"\n"
+                   "[check.dns]\nserver = \"127.0.0.1:53\"\n", "t.toml");
+  ResultsStore store;
+  AgentHealth health;
+  store.configure(config.checks);
+  RunRecord run;
+  run.reason = reason::success;
+  run.facts = {{"connectivity_dns_address_changes_total", "Changes.", {}, 3, FactType::counter},
+               {"connectivity_dns_address_info", "Address.", {{"address", "192.0.2.10"}}, 1}};
+  store.record(config.checks[0].series_key(), run);
+  ExpositionCollector collector(store, health, "test");
+  const std::string text = render_text_exposition(collector);
+  EXPECT_NE(text.find("# TYPE connectivity_dns_address_changes_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE connectivity_dns_address_info gauge\n"), std::string::npos) << text;
+  const auto samples = parse_exposition(text);
+  EXPECT_EQ(value_of(samples, "connectivity_dns_address_changes_total",
+                     {{"check", "oclc"}, {"target", "webservices.oclc.org"}}), 3.0);
+  EXPECT_EQ(value_of(samples, "connectivity_dns_address_info", {{"address", "192.0.2.10"}}), 1.0);
+}
+
 TEST(AgentStartup, PortInUseIsAClearError) {
   LoopbackListener taken;
   const std::string dir = testing::make_temp_dir("connectivity-agent-test");
