@@ -15,17 +15,6 @@ std::string Target::authority() const {
   return (ipv6_literal ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
-std::string text_instead(std::span<const std::uint8_t> bytes, std::string_view protocol) {
-  constexpr std::size_t kMaxQuoted = 40;
-  std::string text;
-  for (auto byte : bytes) {
-    if (byte < 0x20 || byte > 0x7e || text.size() >= kMaxQuoted) break;
-    text += static_cast<char>(byte);
-  }
-  if (text.size() < 3) return {};
-  return " (\"" + text + "\": not " + std::string(protocol) + ")";
-}
-
 std::string Target::to_string() const {
   if (!url.empty()) return url;
   return port == 0 ? host : authority();

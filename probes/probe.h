@@ -70,10 +70,6 @@ Target parse_host_target(std::string_view text);
 // throws std::invalid_argument with a reason.
 Target parse_url_target(std::string_view text);
 
-// For a protocol_error's detail, when what a peer sent instead of the protocol reads as text
-// ("HTTP/1.1 400", "SSH-2.0"): ` ("HTTP/1.1 400 Bad Request": not <protocol>)`, else empty.
-std::string text_instead(std::span<const std::uint8_t> bytes, std::string_view protocol);
-
 // Label pairs, sorted by name where they form a series' identity.
 using Labels = std::vector<std::pair<std::string, std::string>>;
 

@@ -1,6 +1,7 @@
 #include "probes/ber/ber_stream.h"
 
 #include "probes/connect.h"
+#include "probes/peer_text.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -9,19 +10,13 @@
 
 namespace connectivity::ber {
 
-namespace {
-std::string hex(std::uint8_t byte) {
-  static constexpr char digits[] = "0123456789abcdef";
-  return {digits[byte >> 4], digits[byte & 0xf]};
-}
-}  // namespace
 
 asio::awaitable<std::variant<std::vector<std::uint8_t>, ProbeResult>> MessageReader::next() {
   std::array<std::uint8_t, 16384> chunk{};
   for (;;) {
     if (!buffered_.empty()) {
       if (!looks_like_start_(buffered_.front()))
-        co_return ProbeResult{reason::protocol_error, "the reply starts with byte 0x" + hex(buffered_.front()) +
+        co_return ProbeResult{reason::protocol_error, "the reply starts with byte " + hex_byte(buffered_.front()) +
                                                           ", which no " + protocol_ + " APDU does" +
                                                           text_instead(buffered_, protocol_)};
       auto frame = frame_message(buffered_, limits_);

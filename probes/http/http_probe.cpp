@@ -49,9 +49,7 @@ std::string_view classify_read_error(const boost::system::error_code& error) {
   if (error == http::error::body_limit) return reason::body_too_large;
   if (error.category() == http::make_error_code(http::error::end_of_stream).category() || error == asio::error::eof)
     return reason::protocol_error;
-  if (error.category() == asio::error::get_ssl_category() || error == asio::ssl::error::stream_truncated)
-    return reason::tls_error;
-  return classify_network_error(error);
+  return classify_tls_stream_error(error);
 }
 
 template <class Stream>

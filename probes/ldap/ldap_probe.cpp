@@ -1,5 +1,7 @@
 #include "probes/ldap/ldap_probe.h"
 
+#include "probes/peer_text.h"
+
 #include "probes/config_table.h"
 #include "probes/connect.h"
 #include "probes/ldap/ldap_codec.h"
@@ -45,41 +47,9 @@ constexpr std::size_t kMaxNamingContexts = 8;
 constexpr std::size_t kMaxLabelValue = 256;
 constexpr std::size_t kMaxDiagnostic = 200;
 
-std::string hex(std::uint8_t byte) {
-  std::array<char, 5> text{};
-  std::snprintf(text.data(), text.size(), "0x%02x", byte);
-  return text.data();
-}
-
-// Server-chosen text made printable (control and non-ASCII bytes as \xNN) and capped.
-std::string printable(std::string_view text, std::size_t cap) {
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte >= 0x20 && byte < 0x7f) {
-      out += c;
-    } else {
-      std::array<char, 5> escaped{};
-      std::snprintf(escaped.data(), escaped.size(), "\\x%02x", byte);
-      out += escaped.data();
-    }
-    if (out.size() >= cap) {
-      out.resize(cap);
-      break;
-    }
-  }
-  return out;
-}
-
-std::string_view classify_stream_error(const boost::system::error_code& error) {
-  if (error.category() == asio::error::get_ssl_category() || error == asio::ssl::error::stream_truncated)
-    return reason::tls_error;
-  return classify_network_error(error);
-}
-
 std::string describe(const ldap::Result& result) {
   std::string out = "resultCode " + std::to_string(result.code) + " (" + std::string(ldap::result_code_name(result.code)) + ")";
-  if (!result.diagnostic.empty()) out += ": " + printable(result.diagnostic, kMaxDiagnostic);
+  if (!result.diagnostic.empty()) out += ": " + printable_text(result.diagnostic, kMaxDiagnostic);
   return out;
 }
 
@@ -120,7 +90,7 @@ class MessageReader {
       received_ += size;
       if (!error || size > 0) continue;
       if (error != asio::error::eof && error != asio::ssl::error::stream_truncated)
-        co_return ProbeResult{classify_stream_error(error), "reading the " + what + ": " + error.message()};
+        co_return ProbeResult{classify_tls_stream_error(error), "reading the " + what + ": " + error.message()};
       if (received_ == 0) co_return ProbeResult{reason::protocol_error, "connection closed without an LDAP answer (awaiting the " + what + ")"};
       if (buffer_.empty()) co_return ProbeResult{reason::protocol_error, "connection closed before the " + what};
       co_return ProbeResult{reason::protocol_error, "connection closed inside an LDAP message (" + what + "), after " +
@@ -154,14 +124,14 @@ asio::awaitable<Reply> answer(MessageReader<Stream>& reader, std::int32_t id, co
                                                       " where " + std::to_string(id) + " was awaited"};
   if (std::find(expected.begin(), expected.end(), message.op) == expected.end())
     co_return ProbeResult{reason::protocol_error, what + ": " + std::string(ldap::operation_name(message.op)) + " (" +
-                                                      hex(message.op) + ") instead"};
+                                                      hex_byte(message.op) + ") instead"};
   co_return next;
 }
 
 template <class Stream>
 asio::awaitable<std::optional<ProbeResult>> send(Stream& stream, const ldap::Bytes& request, const std::string& what) {
   auto [error, written] = co_await asio::async_write(stream, asio::buffer(request), asio::as_tuple(asio::use_awaitable));
-  if (error) co_return ProbeResult{classify_stream_error(error), "sending the " + what + ": " + error.message()};
+  if (error) co_return ProbeResult{classify_tls_stream_error(error), "sending the " + what + ": " + error.message()};
   co_return std::nullopt;
 }
 
@@ -186,7 +156,7 @@ void root_dse_facts(const ldap::Entry& entry, std::vector<Fact>& facts) {
   facts.push_back({kNamingContexts, kNamingContextsHelp, {}, static_cast<double>(contexts.size())});
   std::vector<std::string> shown;
   shown.reserve(contexts.size());
-  for (const auto& context : contexts) shown.push_back(printable(context, kMaxLabelValue));
+  for (const auto& context : contexts) shown.push_back(printable_text(context, kMaxLabelValue));
   std::sort(shown.begin(), shown.end());
   shown.erase(std::unique(shown.begin(), shown.end()), shown.end());
   if (shown.size() > kMaxNamingContexts) shown.resize(kMaxNamingContexts);
@@ -258,7 +228,7 @@ asio::awaitable<std::optional<ProbeResult>> session(ProbeContext& ctx, const Lda
     facts.push_back(result_code("bind", result.code));
     if (result.code != 0)
       failure = ProbeResult{ldap_result_reason(result.code),
-                            "bind as " + printable(settings.bind_dn, kMaxLabelValue) + " refused: " + describe(result)};
+                            "bind as " + printable_text(settings.bind_dn, kMaxLabelValue) + " refused: " + describe(result)};
   }
 
   if (!failure) {

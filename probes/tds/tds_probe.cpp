@@ -2,6 +2,7 @@
 
 #include "probes/config_table.h"
 #include "probes/connect.h"
+#include "probes/peer_text.h"
 #include "probes/tds/browser.h"
 #include "probes/tds/prelogin.h"
 
@@ -35,12 +36,6 @@ constexpr std::uint8_t kReplyTypes[] = {tds::kReplyPacket};
 // SQL Server answers handshake records in packets of either type (PROTOCOLS.md).
 constexpr std::uint8_t kHandshakeTypes[] = {tds::kPreloginPacket, tds::kReplyPacket};
 
-std::string_view classify_stream_error(const boost::system::error_code& error) {
-  if (error.category() == asio::error::get_ssl_category() || error == asio::ssl::error::stream_truncated)
-    return reason::tls_error;
-  return classify_network_error(error);
-}
-
 // Fills `into`; on failure `got` says how much of it arrived.
 template <class Stream>
 asio::awaitable<boost::system::error_code> read_exactly(Stream& stream, std::span<std::uint8_t> into,
@@ -59,7 +54,7 @@ asio::awaitable<std::variant<tds::PreloginReply, ProbeResult>> exchange_prelogin
   const auto request = tds::encode_prelogin({instance});
   auto [write_error, written] = co_await asio::async_write(stream, asio::buffer(request), asio::as_tuple(asio::use_awaitable));
   if (write_error)
-    co_return ProbeResult{classify_stream_error(write_error), "sending PRELOGIN: " + write_error.message()};
+    co_return ProbeResult{classify_tls_stream_error(write_error), "sending PRELOGIN: " + write_error.message()};
 
   tds::MessageAssembler assembler(kReplyTypes, tds::kMaxPreloginReply);
   std::size_t received = 0;
@@ -68,7 +63,7 @@ asio::awaitable<std::variant<tds::PreloginReply, ProbeResult>> exchange_prelogin
     std::size_t got = 0;
     if (auto error = co_await read_exactly(stream, header, &got)) {
       if (error != asio::error::eof && error != asio::ssl::error::stream_truncated)
-        co_return ProbeResult{classify_stream_error(error), "reading the PRELOGIN answer: " + error.message()};
+        co_return ProbeResult{classify_tls_stream_error(error), "reading the PRELOGIN answer: " + error.message()};
       if (received + got == 0) co_return ProbeResult{reason::protocol_error, "connection closed without a PRELOGIN answer"};
       co_return ProbeResult{reason::protocol_error, "connection closed inside a packet header, after " +
                                                         std::to_string(received + got) + " bytes" +
@@ -80,7 +75,7 @@ asio::awaitable<std::variant<tds::PreloginReply, ProbeResult>> exchange_prelogin
     std::vector<std::uint8_t> payload(std::get<std::size_t>(next));
     if (auto error = co_await read_exactly(stream, payload)) {
       if (error != asio::error::eof && error != asio::ssl::error::stream_truncated)
-        co_return ProbeResult{classify_stream_error(error), "reading the PRELOGIN answer: " + error.message()};
+        co_return ProbeResult{classify_tls_stream_error(error), "reading the PRELOGIN answer: " + error.message()};
       co_return ProbeResult{reason::protocol_error, "connection closed inside a " + std::to_string(payload.size()) +
                                                         "-byte PRELOGIN packet"};
     }

@@ -215,11 +215,9 @@ class MessageWatch {
   SSL* ssl_;
 };
 
+// During the handshake even a plain end of stream means the peer does not do TLS.
 std::string_view classify_tls_error(const boost::system::error_code& error) {
-  if (error.category() == asio::error::get_ssl_category() || error == ssl::error::stream_truncated ||
-      error == asio::error::eof)
-    return reason::tls_error;
-  return classify_network_error(error);
+  return error == asio::error::eof ? reason::tls_error : classify_tls_stream_error(error);
 }
 
 int protocol_version(const std::string& text) {
@@ -462,6 +460,12 @@ asio::awaitable<std::optional<ProbeResult>> read_post_handshake_verdict(TlsStrea
   if (error == asio::error::operation_aborted || error == boost::beast::error::timeout)
     co_return ProbeResult{reason::timeout, "no answer to close_notify before the deadline"};
   co_return std::nullopt;  // closed, with or without close_notify: no objection
+}
+
+std::string_view classify_tls_stream_error(const boost::system::error_code& error) {
+  if (error.category() == asio::error::get_ssl_category() || error == ssl::error::stream_truncated)
+    return reason::tls_error;
+  return classify_network_error(error);
 }
 
 }  // namespace connectivity

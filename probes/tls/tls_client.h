@@ -111,4 +111,8 @@ class TlsClient {
 // failure to report, or nullopt when the server did not object.
 asio::awaitable<std::optional<ProbeResult>> read_post_handshake_verdict(TlsStream& stream);
 
+// The reason for an error reading or writing a stream that may run TLS: OpenSSL's errors and a
+// TLS session cut without close_notify are tls_error, the rest as classify_network_error.
+std::string_view classify_tls_stream_error(const boost::system::error_code& error);
+
 }  // namespace connectivity

@@ -1,6 +1,7 @@
 #include "probes/z3950/z3950_codec.h"
 
 #include "probes/ber/ber_frame.h"
+#include "probes/peer_text.h"
 
 #include <yaz/diagbib1.h>
 #include <yaz/odr.h>
@@ -16,7 +17,6 @@ namespace connectivity::z3950 {
 namespace {
 
 constexpr int kMessageSize = 1 << 20;
-constexpr std::size_t kMaxText = 256;
 
 struct OdrDeleter {
   void operator()(odr* stream) const { odr_destroy(stream); }
@@ -32,23 +32,7 @@ Bytes finish(odr* stream, Z_APDU* apdu) {
   return Bytes(buffer, buffer + size);
 }
 
-// Text from the peer, bounded and printable: it becomes label values and log lines.
-std::string peer_text(const char* text) {
-  std::string out;
-  if (!text) return out;
-  for (std::size_t i = 0; text[i] != '\0' && out.size() < kMaxText; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    }
-  }
-  return out;
-}
+std::string peer_text(const char* text) { return printable_text(text ? text : ""); }
 
 int clamp_int(const Odr_int* value) {
   if (!value) return 0;
