@@ -139,22 +139,28 @@ Bytes malformed(const Query& query, const Bytes& in) {
   return out;
 }
 
-int bind_udp(bool ipv6, std::uint16_t& port) {
-  const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_storage storage{};
-  socklen_t size = 0;
+// 127.0.0.1 or ::1 at `port` in `storage`; returns the address's size.
+socklen_t loopback_address(bool ipv6, std::uint16_t port, sockaddr_storage& storage) {
+  storage = {};
   if (ipv6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
     a->sin6_family = AF_INET6;
     a->sin6_addr = in6addr_loopback;
-    size = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&storage);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    size = sizeof *a;
+    a->sin6_port = htons(port);
+    return sizeof *a;
   }
+  auto* a = reinterpret_cast<sockaddr_in*>(&storage);
+  a->sin_family = AF_INET;
+  a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a->sin_port = htons(port);
+  return sizeof *a;
+}
+
+int bind_udp(bool ipv6, std::uint16_t& port) {
+  const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_storage storage{};
+  socklen_t size = loopback_address(ipv6, 0, storage);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), size) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &size) != 0) {
     ::close(fd);
@@ -171,20 +177,7 @@ int bind_udp(bool ipv6, std::uint16_t& port) {
 bool DnsTestServer::listen_tcp(bool ipv6) {
   tcp_fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_storage storage{};
-  socklen_t size = 0;
-  if (ipv6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
-    a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_loopback;
-    a->sin6_port = htons(port_);
-    size = sizeof *a;
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&storage);
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a->sin_port = htons(port_);
-    size = sizeof *a;
-  }
+  const socklen_t size = loopback_address(ipv6, port_, storage);
   if (tcp_fd_ >= 0 && ::bind(tcp_fd_, reinterpret_cast<sockaddr*>(&storage), size) == 0 && ::listen(tcp_fd_, 8) == 0)
     return true;
   if (tcp_fd_ >= 0) ::close(tcp_fd_);

@@ -3,6 +3,7 @@
 // LDAPS, simple bind) and against hostile or silent peers.
 #include "probes/ldap/ldap_codec.h"
 #include "probes/ldap/ldap_probe.h"
+#include "tests/support/decoded.h"
 #include "tests/support/loopback.h"
 #include "tests/support/peers.h"
 #include "tests/support/run_once.h"
@@ -33,6 +34,8 @@ namespace {
 using ldap::Bytes;
 using testing::SlapdServer;
 using testing::TestPki;
+using testing::decoded;
+using testing::error_of;
 using testing::fact_label;
 using testing::fact_value;
 using testing::make_check;
@@ -82,17 +85,6 @@ Bytes root_dse_entry(std::uint8_t id, std::initializer_list<std::string_view> co
                                 tlv(0x30, cat({tlv(0x04, bytes("supportedLDAPVersion")),
                                                tlv(0x31, cat({tlv(0x04, bytes("3")), tlv(0x04, bytes("2"))}))}))});
   return ldap_message(id, tlv(0x64, cat({tlv(0x04, {}), tlv(0x30, attributes)})));
-}
-
-template <class T>
-const T& decoded(const ldap::Decoded<T>& result) {
-  if (const auto* error = std::get_if<ldap::DecodeError>(&result)) ADD_FAILURE() << "decode error: " << error->what;
-  return std::get<T>(result);
-}
-template <class T>
-std::string error_of(const ldap::Decoded<T>& result) {
-  const auto* error = std::get_if<ldap::DecodeError>(&result);
-  return error ? error->what : "<decoded>";
 }
 
 // ---- Requests: exact bytes ----------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include "probes/tds/browser.h"
 #include "probes/tds/prelogin.h"
 #include "probes/tds/tds_probe.h"
+#include "tests/support/decoded.h"
 #include "tests/support/loopback.h"
 #include "tests/support/peers.h"
 #include "tests/support/run_once.h"
@@ -34,6 +35,8 @@ using testing::PreloginAnswer;
 using testing::TdsTestServer;
 using testing::TdsTls;
 using testing::TestPki;
+using testing::decoded;
+using testing::error_of;
 using testing::fact_label;
 using testing::fact_value;
 using testing::make_check;
@@ -43,18 +46,6 @@ using testing::tds_packet;
 
 constexpr std::string_view kInfo = "connectivity_tds_server_info";
 constexpr std::uint8_t kReplyOnly[] = {tds::kReplyPacket};
-
-template <class T>
-const T& decoded(const tds::Decoded<T>& result) {
-  if (const auto* error = std::get_if<tds::DecodeError>(&result)) ADD_FAILURE() << "decode error: " << error->what;
-  return std::get<T>(result);
-}
-
-template <class T>
-std::string error_of(const tds::Decoded<T>& result) {
-  const auto* error = std::get_if<tds::DecodeError>(&result);
-  return error ? error->what : "<decoded>";
-}
 
 // ---- The codec, against the spec's layouts ----------------------------------------------
 
