@@ -86,9 +86,7 @@ asio::awaitable<ProbeResult> Z3950Probe::run(ProbeContext& ctx) const {
   ber::MessageReader reader(stream, starts_like_apdu, "Z39.50", "a Z39.50 APDU");
 
   ctx.begin_phase("init");
-  // Arguments of an awaited call are locals: GCC 12 mishandles temporaries there.
-  const z3950::Bytes init_request = z3950::encode_init_request(settings_.credentials);
-  if (auto failure = co_await send(stream, init_request, "InitializeRequest"))
+  if (auto failure = co_await send(stream, settings_.init_request, "InitializeRequest"))
     co_return std::move(*failure);
   auto answer = co_await receive(reader);
   ctx.end_phase();
@@ -102,7 +100,7 @@ asio::awaitable<ProbeResult> Z3950Probe::run(ProbeContext& ctx) const {
                           "the target rejected the Init" + (init->diagnostic ? ": " + describe(*init->diagnostic) : ""),
                           std::move(facts)};
 
-  if (!settings_.query.empty()) {
+  if (!settings_.search_request.empty()) {
     ctx.set_facts_so_far(facts);
     auto failure = co_await search(ctx, stream, reader, facts);
     if (failure) {
@@ -126,9 +124,7 @@ asio::awaitable<ProbeResult> Z3950Probe::run(ProbeContext& ctx) const {
 asio::awaitable<std::optional<ProbeResult>> Z3950Probe::search(ProbeContext& ctx, tcp_stream& stream,
                                                                ber::MessageReader& reader, std::vector<Fact>& facts) const {
   ctx.begin_phase("search");
-  // The query parsed at config load; encoding it again cannot fail.
-  const z3950::Bytes request = *z3950::encode_search_request(settings_.database, settings_.query);
-  if (auto failure = co_await send(stream, request, "SearchRequest")) co_return failure;
+  if (auto failure = co_await send(stream, settings_.search_request, "SearchRequest")) co_return failure;
   auto answer = co_await receive(reader);
   ctx.end_phase();
   if (auto* failure = std::get_if<ProbeResult>(&answer)) co_return std::move(*failure);
@@ -182,18 +178,21 @@ const ProbeKind& z3950_probe_kind() {
       .make = [](ConfigTable& options) -> std::unique_ptr<Probe> {
         Z3950Settings s;
         s.family = parse_address_family(options);
-        s.credentials = read_credentials(options);
+        s.init_request = z3950::encode_init_request(read_credentials(options));
         s.database = options.string("database").value_or("");
-        s.query = options.string("query").value_or("");
-        if (s.query.empty() != s.database.empty())
-          options.fail(s.query.empty() ? "database" : "query",
+        const std::string query = options.string("query").value_or("");
+        if (query.empty() != s.database.empty())
+          options.fail(query.empty() ? "database" : "query",
                        "the search step needs both database and query (PQF, e.g. \"@attr 1=7 9780262033848\")");
-        std::string error;
-        if (!s.query.empty() && !z3950::encode_search_request(s.database, s.query, &error))
-          options.fail("query", "is not a PQF query: " + error);
+        if (!query.empty()) {
+          std::string error;
+          auto request = z3950::encode_search_request(s.database, query, &error);
+          if (!request) options.fail("query", "is not a PQF query: " + error);
+          s.search_request = std::move(*request);
+        }
         if (const toml::node* node = options.get("min_hits")) {
           if (!node->is_integer() || *node->value<std::int64_t>() < 0) options.fail("min_hits", "must be an integer, 0 or more");
-          if (s.query.empty()) options.fail("min_hits", "only applies with a search (database and query)");
+          if (query.empty()) options.fail("min_hits", "only applies with a search (database and query)");
           s.min_hits = *node->value<std::int64_t>();
         }
         return std::make_unique<Z3950Probe>(std::move(s));

@@ -23,10 +23,11 @@ inline constexpr std::string_view rejected = "rejected";            // the targe
 inline constexpr std::string_view search_failed = "search_failed";  // the search failed or found fewer hits than expected
 }  // namespace reason
 
+// The requests are encoded once, when the config loads: they are the same on every run.
 struct Z3950Settings {
-  z3950::Credentials credentials;
-  std::string database;  // with query: the search step
-  std::string query;     // PQF, e.g. "@attr 1=7 9780262033848"
+  z3950::Bytes init_request;
+  z3950::Bytes search_request;  // empty: no search step
+  std::string database;         // the search's, for its facts and details
   std::int64_t min_hits = 1;
   AddressFamily family = AddressFamily::any;
 };
