@@ -1,11 +1,13 @@
 #include "agent/config.h"
 
 #include "agent/duration.h"
+#include "agent/profiles.h"
 
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -165,7 +167,8 @@ bool CheckConfig::same_schedule_as(const CheckConfig& other) const {
          required == other.required && options_text == other.options_text;
 }
 
-Config parse_config(std::string_view text, const std::string& source_name, const ProbeRegistry& registry) {
+Config parse_config(std::string_view text, const std::string& source_name, const ProbeRegistry& registry,
+                    const ConfigOverrides& overrides) {
   toml::table root;
   try {
     root = toml::parse(text, source_name);
@@ -175,35 +178,93 @@ Config parse_config(std::string_view text, const std::string& source_name, const
 
   Config config;
   config.agent = parse_agent(root);
+  std::set<std::string, std::less<>> names;
+  const auto add = [&](const toml::table& table, std::size_t index) {
+    CheckConfig check = parse_check(table, index, config.agent, registry);
+    if (!names.insert(check.name).second)
+      throw_config_error(table.get("name")->source(), "check \"" + check.name + "\": duplicate check name");
+    config.checks.push_back(std::move(check));
+  };
 
   if (const toml::node* checks = root.get("check")) {
     const toml::array* list = checks->as_array();
     if (!list || !list->is_array_of_tables())
       throw_config_error(checks->source(), "\"check\" must be an array of tables: write each as [[check]]");
-    std::set<std::string, std::less<>> names;
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      const toml::table& table = *list->get(i)->as_table();
-      CheckConfig check = parse_check(table, i, config.agent, registry);
-      if (!names.insert(check.name).second)
-        throw_config_error(table.get("name")->source(), "check \"" + check.name + "\": duplicate check name");
-      config.checks.push_back(std::move(check));
-    }
+    for (std::size_t i = 0; i < list->size(); ++i) add(*list->get(i)->as_table(), i);
   }
 
+  // Profiles: the config's [[include]]s, then the command line's --profile.
+  const toml::node* vars = root.get("vars");
+  if (vars && !vars->is_table()) throw_config_error(vars->source(), "[vars] must be a table of name = \"value\"");
+  SiteVars site(vars ? vars->as_table() : nullptr, overrides.vars);
+  const std::string base_dir =
+      source_name.starts_with('<') ? std::string() : std::filesystem::path(source_name).parent_path().string();
+  std::vector<ProfileInclude> includes;
+  if (const toml::node* node = root.get("include")) {
+    const toml::array* list = node->as_array();
+    if (!list || !list->is_array_of_tables())
+      throw_config_error(node->source(), "\"include\" must be an array of tables: write each as [[include]]");
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const toml::table& table = *list->get(i)->as_table();
+      ConfigTable reader(&table, table.source(), "include #" + std::to_string(i + 1));
+      ProfileInclude include;
+      include.profile = reader.required_string("profile");
+      reader.set_context("include \"" + include.profile + "\"");
+      include.base_dir = base_dir;
+      include.vars = reader.get("vars");
+      include.skip = reader.get("skip");
+      include.labels = read_labels(reader, "labels");
+      include.where = table.source();
+      include.context = reader.context();
+      reader.finish();
+      includes.push_back(std::move(include));
+    }
+  }
+  for (const auto& profile : overrides.profiles) {
+    ProfileInclude include;
+    include.profile = profile;
+    include.context = "--profile " + profile;
+    includes.push_back(std::move(include));
+  }
+
+  std::vector<std::unique_ptr<ProfileExpansion>> expansions;  // the check tables point into these
+  for (const auto& include : includes) {
+    auto& expansion = *expansions.emplace_back(std::make_unique<ProfileExpansion>(include, site));
+    for (std::size_t i = 0; i < expansion.checks().size(); ++i) add(*expansion.checks()[i], i);
+    for (auto& skipped : expansion.skipped()) config.skipped.push_back(std::move(skipped));
+    config.profiles.push_back(expansion.name());
+  }
+  site.check_all_declared();
+
   for (const auto& [key, node] : root) {
-    if (key.str() == "agent" || key.str() == "check") continue;
+    if (key.str() == "agent" || key.str() == "check" || key.str() == "include" || key.str() == "vars") continue;
     throw_config_error(key.source().begin.line ? key.source() : node.source(),
-                       "unknown top-level key \"" + std::string(key.str()) + "\" (expected [agent] or [[check]])");
+                       "unknown top-level key \"" + std::string(key.str()) +
+                           "\" (expected [agent], [[check]], [[include]] or [vars])");
   }
   return config;
 }
 
-Config load_config_file(const std::string& path, const ProbeRegistry& registry) {
+Config load_config_file(const std::string& path, const ProbeRegistry& registry, const ConfigOverrides& overrides) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot read the file");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_config(text.str(), path, registry);
+  return parse_config(text.str(), path, registry, overrides);
+}
+
+Config load_config(const std::optional<std::string>& path, const ConfigOverrides& overrides,
+                   const ProbeRegistry& registry) {
+  if (path) return load_config_file(*path, registry, overrides);
+  if (!overrides.profiles.empty()) return parse_config("", "<command line>", registry, overrides);
+  return parse_config(embedded_default_config(), std::string(kEmbeddedConfigName), registry, overrides);
+}
+
+std::pair<std::string, std::string> parse_var_assignment(std::string_view text) {
+  const auto equals = text.find('=');
+  if (equals == std::string_view::npos || equals == 0)
+    throw ConfigError("--var " + std::string(text) + ": expected NAME=VALUE, e.g. --var sql_host=illiad-db.example.edu");
+  return {std::string(text.substr(0, equals)), std::string(text.substr(equals + 1))};
 }
 
 }  // namespace connectivity

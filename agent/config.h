@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,15 +44,43 @@ struct AgentSettings {
   std::size_t resolver_threads = 4;
 };
 
-struct Config {
-  AgentSettings agent;
-  std::vector<CheckConfig> checks;
+// An optional check of a profile left out because a site variable it needs is not set:
+// listed by `check` so the reader sees what was not tested, and why.
+struct SkippedCheck {
+  std::string name;
+  std::string probe;
+  std::string target;  // as the profile writes it, ${variables} included
+  bool required = false;
+  Labels labels;       // the profile's labels for it (vendor, system, direction, doc, ...)
+  std::vector<std::string> missing_vars;
 };
 
-// `source_name` is used in error messages (the file path, or "<embedded default>").
+struct Config {
+  AgentSettings agent;
+  std::vector<CheckConfig> checks;  // the config's own [[check]]s, then each include's
+  std::vector<SkippedCheck> skipped;
+  std::vector<std::string> profiles;  // the profiles included, in order
+};
+
+// What the command line adds to a config: profiles (--profile, as if [[include]]d) and site
+// variables (--var name=value, over any value the config sets).
+struct ConfigOverrides {
+  std::vector<std::string> profiles;
+  std::vector<std::pair<std::string, std::string>> vars;
+};
+
+// `source_name` is used in error messages (the file path, or "<embedded default>"); a profile
+// given by relative path is looked up beside it.
 Config parse_config(std::string_view text, const std::string& source_name,
-                    const ProbeRegistry& registry = builtin_probes());
-Config load_config_file(const std::string& path, const ProbeRegistry& registry = builtin_probes());
+                    const ProbeRegistry& registry = builtin_probes(), const ConfigOverrides& overrides = {});
+Config load_config_file(const std::string& path, const ProbeRegistry& registry = builtin_probes(),
+                        const ConfigOverrides& overrides = {});
+// The config the agent and its commands run: the file when one is given; else only the
+// command line's profiles when there are any; else the embedded default.
+Config load_config(const std::optional<std::string>& path, const ConfigOverrides& overrides = {},
+                   const ProbeRegistry& registry = builtin_probes());
+// "name=value" from --var; throws ConfigError when there is no '='.
+std::pair<std::string, std::string> parse_var_assignment(std::string_view text);
 
 // The ILLiad outbound essentials, compiled in: used when no --config is given.
 std::string_view embedded_default_config();

@@ -1,8 +1,36 @@
 // connectivity-agent: parses the command line and hands over to the runtime.
 #include "agent/log.h"
+#include "agent/preflight.h"
 #include "agent/runtime.h"
 
 #include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+namespace {
+
+// --config, --profile and --var, as the agent and both subcommands take them.
+struct ConfigFlags {
+  std::optional<std::string> config_path;
+  std::vector<std::string> profiles;
+  std::vector<std::string> vars;
+
+  void add_to(CLI::App& app, const char* config_help) {
+    app.add_option("--config", config_path, config_help);
+    app.add_option("--profile", profiles,
+                   "Include a vendor profile (illiad, bookwhere, talis-courseflow, rapido-iso, iso-ill, or a file); repeatable");
+    app.add_option("--var", vars, "Set a profile variable, NAME=VALUE (e.g. sql_host=illiad-db.example.edu); repeatable");
+  }
+  // Throws ConfigError for a --var without '='.
+  connectivity::ConfigOverrides overrides() const {
+    connectivity::ConfigOverrides out;
+    out.profiles = profiles;
+    for (const auto& v : vars) out.vars.push_back(connectivity::parse_var_assignment(v));
+    return out;
+  }
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace connectivity;
@@ -11,15 +39,26 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("connectivity-agent ") + std::string(agent_version()));
 
   AgentOptions options;
+  ConfigFlags agent_flags;
   std::string log_level = "info";
-  app.add_option("--config", options.config_path, "TOML config file (default: the embedded ILLiad essentials)");
+  agent_flags.add_to(app, "TOML config file (default: the embedded ILLiad essentials, or only the --profile list)");
   app.add_option("--listen", options.listen, "HTTP listen address host:port, overrides [agent].listen");
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 
-  std::string validate_path;
-  auto* validate = app.add_subcommand("validate", "Check a config file; exit 0 when valid, 2 when not");
-  validate->add_option("--config", validate_path, "TOML config file")->required();
+  ConfigFlags validate_flags;
+  auto* validate = app.add_subcommand("validate", "Check a config (and its profiles); exit 0 when valid, 2 when not");
+  validate_flags.add_to(*validate, "TOML config file");
+
+  ConfigFlags check_flags;
+  std::string format = "table";
+  bool only_required = false;
+  auto* check = app.add_subcommand(
+      "check", "Run every check once, now, and report: exit 0 when every required check passes, 1 when one fails, "
+               "2 for a bad config");
+  check_flags.add_to(*check, "TOML config file (default: the --profile list, or the embedded ILLiad essentials)");
+  check->add_option("--format", format, "table (for people) or json (for scripts)")->check(CLI::IsMember({"table", "json"}));
+  check->add_flag("--only-required", only_required, "Run only required checks");
 
   try {
     app.parse(argc, argv);
@@ -28,6 +67,22 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   log::set_level(*log::parse_level(log_level));
-  if (*validate) return validate_command(validate_path);
+  try {
+    if (*validate) return validate_command(validate_flags.config_path, validate_flags.overrides());
+    if (*check) {
+      // Probes log nothing a table reader needs; warnings would interleave with the progress line.
+      if (log_level == "info") log::set_level(log::Level::error);
+      return check_command(CheckCommandOptions{.config_path = check_flags.config_path,
+                                               .overrides = check_flags.overrides(),
+                                               .format = format == "json" ? ReportFormat::json : ReportFormat::table,
+                                               .only_required = only_required},
+                           agent_version());
+    }
+    options.config_path = agent_flags.config_path;
+    options.overrides = agent_flags.overrides();
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
   return run_agent_command(options);
 }

@@ -23,12 +23,18 @@ std::string_view agent_version() { return CONNECTIVITY_AGENT_VERSION; }
 namespace {
 
 std::string config_source(const AgentOptions& options) {
-  return options.config_path ? *options.config_path : std::string(kEmbeddedConfigName);
+  if (options.config_path) return *options.config_path;
+  return options.overrides.profiles.empty() ? std::string(kEmbeddedConfigName) : std::string("<command line>");
 }
 
-Config load_initial(const AgentOptions& options) {
-  return options.config_path ? load_config_file(*options.config_path)
-                             : parse_config(embedded_default_config(), std::string(kEmbeddedConfigName));
+Config load_initial(const AgentOptions& options) { return load_config(options.config_path, options.overrides); }
+
+void log_profiles(const Config& config) {
+  if (config.profiles.empty()) return;
+  std::string profiles, skipped;
+  for (const auto& p : config.profiles) profiles += (profiles.empty() ? "" : ",") + p;
+  for (const auto& s : config.skipped) skipped += (skipped.empty() ? "" : ",") + s.name;
+  log::info("profiles included", {{"profiles", profiles}, {"skipped_optional_checks", skipped.empty() ? "none" : skipped}});
 }
 
 // Each probe holds a descriptor: the soft limit (often 1024) would cap the agent far below
@@ -59,6 +65,7 @@ Agent::Agent(AgentOptions options)
   scheduler_->apply(config.checks);
   health_.last_reload_successful = true;
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
+  log_profiles(config);
   std::string ports;
   for (int port : http_->ports()) ports += (ports.empty() ? "" : ",") + std::to_string(port);
   log::info("agent started", {{"version", agent_version()}, {"config", config_source(options_)},
@@ -169,10 +176,13 @@ int run_agent_command(const AgentOptions& options) {
   }
 }
 
-int validate_command(const std::string& path) {
+int validate_command(const std::optional<std::string>& path, const ConfigOverrides& overrides) {
   try {
-    const Config config = load_config_file(path);
-    std::printf("%s: valid, %zu checks\n", path.c_str(), config.checks.size());
+    const Config config = load_config(path, overrides);
+    const std::string source = path ? *path : overrides.profiles.empty() ? std::string(kEmbeddedConfigName) : "<command line>";
+    std::printf("%s: valid, %zu checks", source.c_str(), config.checks.size());
+    if (!config.skipped.empty()) std::printf(" (%zu optional checks skipped: variables unset)", config.skipped.size());
+    std::printf("\n");
     return 0;
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());

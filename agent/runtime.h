@@ -27,6 +27,7 @@ std::string_view agent_version();
 struct AgentOptions {
   std::optional<std::string> config_path;  // none: the embedded default
   std::optional<std::string> listen;       // overrides [agent].listen
+  ConfigOverrides overrides{};             // --profile and --var
   bool handle_signals = true;
 };
 
@@ -74,7 +75,8 @@ class Agent {
 // `connectivity-agent [--config FILE] [--listen ADDR]`: exit 0 after a clean shutdown,
 // 2 for a bad config, 1 when it cannot run (e.g. the address is in use).
 int run_agent_command(const AgentOptions& options);
-// `connectivity-agent validate --config FILE`: 0 when valid, 2 (with the error) when not.
-int validate_command(const std::string& path);
+// `connectivity-agent validate [--config FILE] [--profile NAME] [--var NAME=VALUE]`: 0 when
+// valid, 2 (with the error) when not.
+int validate_command(const std::optional<std::string>& path, const ConfigOverrides& overrides);
 
 }  // namespace connectivity

@@ -16,6 +16,7 @@ cleanup() {
   [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
   [ -n "$ns" ] && ip netns delete "$ns" 2>/dev/null
   [ -n "${holder_pid:-}" ] && kill "$holder_pid" 2>/dev/null
+  [ -n "${ns_peers_pid:-}" ] && kill "$ns_peers_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -83,14 +84,16 @@ expect "validate of a missing file exits 2" test $? -eq 2
 
 # --- A real run on loopback -----------------------------------------------------------
 # Loopback peers for 60 s at most: one accepts and closes; one stands in for SQL Server,
-# reading a PRELOGIN and answering as SQL Server 2019 that requires encryption.
-python3 - "$work/open.port" "$work/sql.port" <<'PY' &
+# reading a PRELOGIN and answering as SQL Server 2019 that requires encryption (the
+# answer's bytes laid out as MS-TDS 2.2.6.5 has them).
+cat > "$work/peers.py" <<'PY'
 import select, socket, sys, time
 answer = bytes.fromhex("0401002b00000100" "00001a000601002000010200210001030022000004002200" "01ff"
                        "0f00103900000300" "00")
 
-def listener(port_file):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+def listener(port_file, port=0):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen(64)
     open(port_file, "w").write(str(s.getsockname()[1]))
     return s
 
@@ -101,7 +104,9 @@ def answer_prelogin(c):
         c.recv(int.from_bytes(header[2:4], "big") - 8)
         c.sendall(answer)
 
-plain, sql = listener(sys.argv[1]), listener(sys.argv[2])
+# Optional fixed ports (argv 3 and 4), for a network namespace of the test's own.
+fixed = [int(p) for p in sys.argv[3:5]] or [0, 0]
+plain, sql = listener(sys.argv[1], fixed[0]), listener(sys.argv[2], fixed[1])
 end = time.time() + 60
 while time.time() < end:
     for s in select.select([plain, sql], [], [], 1)[0]:
@@ -113,6 +118,7 @@ while time.time() < end:
         except OSError:
             pass
 PY
+python3 "$work/peers.py" "$work/open.port" "$work/sql.port" &
 holder_pid=$!
 for _ in $(seq 50); do [ -s "$work/open.port" ] && [ -s "$work/sql.port" ] && break; sleep 0.1; done
 open_port=$(cat "$work/open.port")
@@ -172,6 +178,57 @@ stop_agent
 status=$?
 expect "SIGTERM stops the agent cleanly (exit 0, within 2 s)" test $status -eq 0
 
+# --- connectivity-agent check: the one-shot firewall preflight --------------------------
+"$AGENT" check --profile illiad > "$work/check.out" 2> "$work/check.err"
+expect "check without the site's variables exits 2" test $? -eq 2
+expect "and names each variable to set, and how" \
+  grep -q 'profile "illiad" needs sql_host (.*) and web_host (.*)\. Set them with --var sql_host=\.\.\. --var web_host=\.\.\.' "$work/check.err"
+"$AGENT" check --config "$work/bad.toml" > /dev/null 2> "$work/check-bad.err"
+expect "check of a bad config exits 2" test $? -eq 2
+expect "and names file:line:col" grep -q 'bad.toml:5:12' "$work/check-bad.err"
+"$AGENT" check --profile illiad --var sql_host > /dev/null 2> "$work/check-var.err"
+expect "a --var without = exits 2" test $? -eq 2
+expect "and says the form" grep -q -- '--var sql_host: expected NAME=VALUE' "$work/check-var.err"
+cat > "$work/check.toml" <<TOML
+[agent]
+timeout = "2s"
+[[check]]
+name = "open"
+probe = "tcp"
+target = "127.0.0.1:$open_port"
+labels = { direction = "outbound", doc = "rule open" }
+[[check]]
+name = "sql"
+probe = "tds"
+target = "127.0.0.1:$sql_port"
+labels = { direction = "outbound", doc = "rule sql" }
+[[check]]
+name = "closed"
+probe = "tcp"
+target = "127.0.0.1:1"
+required = false
+labels = { direction = "inbound", doc = "rule closed" }
+TOML
+"$AGENT" check --config "$work/check.toml" > "$work/check-table.txt" 2> "$work/check-table.err"
+expect "check exits 0 when only an optional check fails" test $? -eq 0
+expect "the table has a header" grep -Eq '^CHECK +TARGET +DIRECTION +RESULT +REASON +LATENCY +DETAIL +RULE$' "$work/check-table.txt"
+expect "the SQL row names the server" grep -Eq "^sql +127.0.0.1:$sql_port +outbound +pass +success +[0-9.]+ ms +SQL Server 2019 \(15.0.4153\), encryption required +rule sql$" "$work/check-table.txt"
+expect "the closed row says why" grep -Eq '^closed +127.0.0.1:1 +inbound +fail \(optional\) +refused ' "$work/check-table.txt"
+expect "piped output has no colour and no progress line" bash -c "! grep -q \$'\\033' '$work/check-table.txt' '$work/check-table.err'"
+sed -i 's/required = false/required = true/' "$work/check.toml"
+"$AGENT" check --config "$work/check.toml" --format json > "$work/check.json"
+expect "check exits 1 when a required check fails" test $? -eq 1
+expect "the JSON parses and agrees" python3 - "$work/check.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+results = {c["name"]: (c["result"], c.get("reason")) for c in report["checks"]}
+assert report["schema"] == "connectivity-agent-check/1", report["schema"]
+assert report["exit_code"] == 1 and report["summary"]["failed_required"] == 1, report["summary"]
+assert results == {"open": ("pass", "success"), "sql": ("pass", "success"), "closed": ("fail", "refused")}, results
+PY
+"$AGENT" check --config "$work/check.toml" --only-required > /dev/null
+expect "--only-required still fails on a required check" test $? -eq 1
+
 # --- The embedded default, where its hosts cannot be reached ---------------------------
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
   ns="ca-e2e-$$"
@@ -222,6 +279,28 @@ TOML
       grep -Eq '^connectivity_probe_duration_seconds\{check="dropped",.*phase="connect"\} 0\.[0-9]*[1-9]' "$work/three.txt"
     stop_agent
     expect "and stops cleanly" test $? -eq 0
+
+    # The ILLiad profile after a "firewall change", in the namespace: SQL Server answers on
+    # 1433 and Odyssey accepts on 7968; the web server's 443 is closed; ISO ILL's 1611 is
+    # dropped; OCLC and Atlas cannot be resolved. The site config sets a short timeout.
+    ip netns exec "$ns" python3 "$work/peers.py" "$work/ns-open.port" "$work/ns-sql.port" 7968 1433 &
+    ns_peers_pid=$!
+    for _ in $(seq 50); do [ -s "$work/ns-sql.port" ] && break; sleep 0.1; done
+    printf 'table inet iso {\n  chain input {\n    type filter hook input priority 0;\n    tcp dport 1611 drop\n  }\n}\n' > "$work/iso.nft"
+    ip netns exec "$ns" nft -f "$work/iso.nft"
+    printf '[agent]\ntimeout = "1s"\n[[include]]\nprofile = "illiad"\n' > "$work/illiad-site.toml"
+    ip netns exec "$ns" "$AGENT" check --config "$work/illiad-site.toml" --var sql_host=127.0.0.1 --var web_host=127.0.0.1 \
+      > "$work/illiad.txt" 2>&1
+    expect "check --profile illiad exits 1: required ports are closed" test $? -eq 1
+    sed 's/^/#   /' "$work/illiad.txt"
+    expect "SQL Server answers on 1433" grep -Eq '^illiad-sql +127.0.0.1:1433 +outbound +pass +success .*SQL Server 2019' "$work/illiad.txt"
+    expect "Odyssey accepts on 7968" grep -Eq '^illiad-odyssey +127.0.0.1:7968 +inbound +pass ' "$work/illiad.txt"
+    expect "the web pages are closed" grep -Eq '^illiad-web-pages +https://127.0.0.1/illiad/logon.html +inbound +FAIL +refused ' "$work/illiad.txt"
+    expect "ISO ILL 1611 is dropped (optional)" grep -Eq '^illiad-iso-ill +127.0.0.1:1611 +inbound +fail \(optional\) +timeout ' "$work/illiad.txt"
+    expect "OCLC is not resolvable" grep -Eq '^oclc-webservices +webservices.oclc.org:443 +outbound +FAIL +dns_error ' "$work/illiad.txt"
+    expect "unset optional hosts are listed as skipped" grep -Eq '^illiad-z3950 +.* skipped +- +- +not run: set catalogue_host ' "$work/illiad.txt"
+    expect "each row quotes its seed rule" grep -Eq 'ILLiad required ports: Odyssey Electronic Delivery \(7968\)$' "$work/illiad.txt"
+    kill "$ns_peers_pid" 2>/dev/null
   else
     not_ok "could not create a network namespace"
   fi

@@ -1,0 +1,335 @@
+// Vendor profiles: every built-in profile loads and labels its checks as the seeds say; a site
+// includes them with [[include]], [vars], the include's vars and --var, in that order of
+// precedence; every unset or wrong site value is an error naming the variable and where.
+#include "agent/config.h"
+#include "agent/profiles.h"
+#include "tests/support/temp_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace connectivity {
+namespace {
+
+std::string error_of(const std::string& text, const ConfigOverrides& overrides = {}) {
+  try {
+    parse_config(text, "site.toml", builtin_probes(), overrides);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+const CheckConfig* find_check(const Config& config, std::string_view name) {
+  for (const auto& check : config.checks)
+    if (check.name == name) return &check;
+  return nullptr;
+}
+
+std::string label(const Labels& labels, std::string_view name) {
+  for (const auto& [k, v] : labels)
+    if (k == name) return v;
+  return "<unset>";
+}
+
+// A sample value of each kind, for loading a profile with every variable set.
+std::string sample_value(const std::string& kind) {
+  if (kind == "port") return "1234";
+  if (kind == "path") return "/sample/";
+  if (kind == "host") return "host.example.org";
+  return "sample";
+}
+
+// The profile's variables and kinds, read from its text.
+std::map<std::string, std::string> declared_vars(std::string_view text) {
+  const toml::table doc = toml::parse(text);
+  std::map<std::string, std::string> out;
+  if (const auto* vars = doc["vars"].as_table())
+    for (const auto& [name, decl] : *vars) out[std::string(name.str())] = *decl.as_table()->get("kind")->value<std::string>();
+  return out;
+}
+
+TEST(Profiles, TheSeedsSystemsAreBuiltIn) {
+  const auto names = builtin_profile_names();
+  const std::set<std::string_view> have(names.begin(), names.end());
+  for (auto wanted : {"illiad", "bookwhere", "talis-courseflow", "rapido-iso", "iso-ill"})
+    EXPECT_TRUE(have.contains(wanted)) << wanted;
+  // The compiled-in text is the file in configs/profiles/, so the two cannot drift.
+  for (auto name : names) {
+    std::ifstream file(std::string(CONNECTIVITY_CONFIGS_DIR) + "/profiles/" + std::string(name) + ".toml");
+    std::stringstream text;
+    text << file.rdbuf();
+    EXPECT_EQ(text.str(), *builtin_profile(name)) << name;
+  }
+}
+
+// With every variable set, each profile's checks load, and each carries the labels an alert
+// quotes: vendor, system, direction (inbound/outbound), required (matching the check) and doc.
+TEST(Profiles, EveryProfileLoadsAndLabelsEachCheck) {
+  for (auto name : builtin_profile_names()) {
+    SCOPED_TRACE(std::string(name));
+    ConfigOverrides overrides{{std::string(name)}, {}};
+    for (const auto& [var, kind] : declared_vars(*builtin_profile(name))) overrides.vars.emplace_back(var, sample_value(kind));
+    Config config;
+    ASSERT_NO_THROW(config = parse_config("", "site.toml", builtin_probes(), overrides));
+    EXPECT_TRUE(config.skipped.empty());
+    ASSERT_FALSE(config.checks.empty());
+    EXPECT_EQ(config.profiles, std::vector<std::string>{std::string(name)});
+    for (const auto& check : config.checks) {
+      SCOPED_TRACE(check.name);
+      EXPECT_NE(label(check.labels, "vendor"), "<unset>");
+      EXPECT_NE(label(check.labels, "system"), "<unset>");
+      const std::string direction = label(check.labels, "direction");
+      EXPECT_TRUE(direction == "inbound" || direction == "outbound") << direction;
+      EXPECT_EQ(label(check.labels, "required"), check.required ? "true" : "false");
+      EXPECT_GT(label(check.labels, "doc").size(), 10u);
+      EXPECT_EQ(check.target.to_string().find("${"), std::string::npos);
+    }
+  }
+}
+
+TEST(Profiles, IlliadHasEverySeedRowWithItsProbeKind) {
+  const Config config = parse_config("", "site.toml", builtin_probes(),
+                                     {{"illiad"},
+                                      {{"sql_host", "db.example.edu"}, {"web_host", "illiad.example.edu"},
+                                       {"catalogue_host", "opac.example.edu"}, {"patronapi_host", "iii.example.edu"},
+                                       {"symphony_host", "sirsi.example.edu"}, {"ldap_host", "ldap.example.edu"},
+                                       {"file_share_host", "files.example.edu"}}});
+  std::map<std::string, std::string> kind_and_target;
+  for (const auto& check : config.checks)
+    kind_and_target[check.name] = std::string(check.kind->name) + " " + check.target.to_string() + (check.required ? "" : " optional");
+  const std::map<std::string, std::string> expected{
+      {"illiad-sql", "tds db.example.edu:1433"},
+      {"illiad-web-pages", "http https://illiad.example.edu/illiad/logon.html"},
+      {"oclc-webservices", "tls webservices.oclc.org:443"},
+      {"atlas-update", "tls update.atlas-sys.com:443"},
+      {"illiad-web-platform", "tls illiad.example.edu:443"},
+      {"illiad-odyssey", "tcp illiad.example.edu:7968"},
+      {"oclc-article-exchange", "http https://ill.sd00.worldcat.org/articleexchange/"},
+      {"illiad-z3950", "z3950 opac.example.edu:210 optional"},
+      {"illiad-iso-ill", "isoill illiad.example.edu:1611 optional"},
+      {"illiad-patronapi", "http http://iii.example.edu:4500/PATRONAPI/ optional"},
+      {"illiad-symphonyapi", "http http://sirsi.example.edu:8080/symws/ optional"},
+      {"illiad-ldap", "ldap ldap.example.edu:389 optional"},
+      {"illiad-ldaps", "ldap ldap.example.edu:636 optional"},
+      {"illiad-rdp", "tcp illiad.example.edu:3389 optional"},
+      {"illiad-file-share", "tcp files.example.edu:445 optional"},
+  };
+  EXPECT_EQ(kind_and_target, expected);
+}
+
+TEST(Profiles, OptionalChecksWithUnsetVariablesAreSkippedAndListed) {
+  const Config config = parse_config("", "site.toml", builtin_probes(),
+                                     {{"illiad"}, {{"sql_host", "db.example.edu"}, {"web_host", "illiad.example.edu"}}});
+  std::map<std::string, std::vector<std::string>> skipped;
+  for (const auto& s : config.skipped) {
+    skipped[s.name] = s.missing_vars;
+    EXPECT_FALSE(s.required);
+    EXPECT_EQ(label(s.labels, "required"), "false");
+    EXPECT_NE(label(s.labels, "doc"), "<unset>");
+  }
+  EXPECT_EQ(skipped, (std::map<std::string, std::vector<std::string>>{
+                         {"illiad-z3950", {"catalogue_host"}},
+                         {"illiad-patronapi", {"patronapi_host"}},
+                         {"illiad-symphonyapi", {"symphony_host"}},
+                         {"illiad-ldap", {"ldap_host"}},
+                         {"illiad-ldaps", {"ldap_host"}},
+                         {"illiad-file-share", {"file_share_host"}}}));
+  // Optional checks that need only variables that are set still run.
+  EXPECT_NE(find_check(config, "illiad-rdp"), nullptr);
+  EXPECT_NE(find_check(config, "illiad-iso-ill"), nullptr);
+}
+
+TEST(Profiles, UnsetRequiredVariablesAreOneErrorNamingEach) {
+  const std::string from_file = error_of("[[include]]\nprofile = \"illiad\"\n");
+  EXPECT_EQ(from_file.rfind("site.toml:1:1: include \"illiad\": profile \"illiad\" needs sql_host (", 0), 0u) << from_file;
+  EXPECT_NE(from_file.find("for illiad-sql) and web_host ("), std::string::npos) << from_file;
+  EXPECT_NE(from_file.find("Set them in [vars], in this include's vars, or with --var sql_host=... --var web_host=..."),
+            std::string::npos)
+      << from_file;
+
+  const std::string from_command_line = error_of("", {{"illiad"}, {{"web_host", "w.example.edu"}}});
+  EXPECT_EQ(from_command_line.rfind("--profile illiad: profile \"illiad\" needs sql_host (the SQL Server", 0), 0u)
+      << from_command_line;
+  EXPECT_NE(from_command_line.find("Set it with --var sql_host=..."), std::string::npos) << from_command_line;
+}
+
+TEST(Profiles, CommandLineOverIncludeOverVarsOverDefault) {
+  const std::string text = R"(
+[vars]
+sql_host = "from-vars.example.edu"
+web_host = "web.example.edu"
+sql_port = "1344"
+
+[[include]]
+profile = "illiad"
+vars = { sql_host = "from-include.example.edu" }
+)";
+  const Config from_include = parse_config(text, "site.toml");
+  EXPECT_EQ(find_check(from_include, "illiad-sql")->target.to_string(), "from-include.example.edu:1344");
+  EXPECT_EQ(find_check(from_include, "illiad-odyssey")->target.to_string(), "web.example.edu:7968");
+
+  const Config from_command_line = parse_config(text, "site.toml", builtin_probes(), {{}, {{"sql_host", "cli.example.edu"}}});
+  EXPECT_EQ(find_check(from_command_line, "illiad-sql")->target.to_string(), "cli.example.edu:1344");
+
+  const Config defaults = parse_config("[[include]]\nprofile = \"rapido-iso\"\nvars = { illiad_host = \"i.example.edu\" }\n", "site.toml");
+  EXPECT_EQ(find_check(defaults, "rapido-alma-iso")->target.to_string(), "na03.alma.exlibrisgroup.com:9001");
+}
+
+TEST(Profiles, IncludeLabelsSkipAndOwnChecksTogether) {
+  const Config config = parse_config(R"(
+[agent]
+labels = { site = "main", vendor = "overridden-by-profile" }
+
+[[check]]
+name = "own"
+probe = "tcp"
+target = "127.0.0.1:9"
+
+[[include]]
+profile = "talis-courseflow"
+vars = { catalogue_host = "::1", catalogue_port = 2200 }
+labels = { team = "catalogue", system = "courseflow-eu" }
+
+[[include]]
+profile = "bookwhere"
+vars = { egress_host = "192.0.2.1" }
+skip = ["bookwhere-support-5500", "bookwhere-support-5501"]
+)",
+                                     "site.toml");
+  ASSERT_EQ(config.checks.front().name, "own");
+  const CheckConfig* talis = find_check(config, "talis-catalogue-z3950");
+  ASSERT_NE(talis, nullptr);
+  EXPECT_EQ(talis->target.to_string(), "[::1]:2200");  // an IPv6 host is bracketed where it lands
+  EXPECT_EQ(label(talis->labels, "site"), "main");
+  EXPECT_EQ(label(talis->labels, "vendor"), "talis");         // the profile's over the agent's
+  EXPECT_EQ(label(talis->labels, "system"), "courseflow-eu");  // the include's over the profile's
+  EXPECT_EQ(label(talis->labels, "team"), "catalogue");
+  EXPECT_EQ(find_check(config, "bookwhere-support-5500"), nullptr);
+  EXPECT_EQ(find_check(config, "bookwhere-z3950-9991")->target.to_string(), "192.0.2.1:9991");
+  EXPECT_EQ(config.profiles, (std::vector<std::string>{"talis-courseflow", "bookwhere"}));
+}
+
+TEST(Profiles, EveryWrongSiteValueNamesTheVariableAndWhereItWasSet) {
+  struct Case {
+    const char* what;
+    std::string text;
+    ConfigOverrides overrides;
+    std::string expected;
+  };
+  const std::string talis = "[[include]]\nprofile = \"talis-courseflow\"\n";
+  const std::vector<Case> cases{
+      {"port out of range", "[vars]\ncatalogue_host = \"h.example\"\ncatalogue_port = 99999\n" + talis, {},
+       "site.toml:3:18: [vars]: variable \"catalogue_port\" (port): \"99999\" must be a port number from 1 to 65535"},
+      {"host with a port", "[vars]\ncatalogue_host = \"h.example:210\"\n" + talis, {},
+       "site.toml:2:18: [vars]: variable \"catalogue_host\" (host): \"h.example:210\" a host only"},
+      {"host not a DNS name", talis + "vars = { catalogue_host = \"bad host\" }\n", {},
+       "site.toml:3:27: include \"talis-courseflow\": variable \"catalogue_host\" (host): \"bad host\" character ' '"},
+      {"misspelt [vars] name", "[vars]\ncatalog_host = \"h\"\n" + talis + "vars = { catalogue_host = \"h\" }\n", {},
+       "site.toml:2:16: [vars]: no included profile has a variable \"catalog_host\""},
+      {"misspelt include var", talis + "vars = { catalog_host = \"h\" }\n", {},
+       "site.toml:3:25: include \"talis-courseflow\": profile \"talis-courseflow\" has no variable \"catalog_host\" (it has: catalogue_host, catalogue_port)"},
+      {"misspelt --var", talis, {{}, {{"catalogue_host", "h"}, {"catalog_port", "1"}}},
+       "--var catalog_port: no included profile has this variable"},
+      {"bad --var value", talis, {{}, {{"catalogue_host", "h"}, {"catalogue_port", "x"}}},
+       "--var catalogue_port: variable \"catalogue_port\" (port): \"x\" must be a port number"},
+      {"unknown profile", "[[include]]\nprofile = \"iliad\"\n", {},
+       "site.toml:1:1: include \"iliad\": no profile \"iliad\" (built in: bookwhere, illiad, iso-ill, rapido-iso, talis-courseflow; or give a file path)"},
+      {"unknown skip", talis + "vars = { catalogue_host = \"h\" }\nskip = [\"talis-z3950\"]\n", {},
+       "site.toml:4:8: include \"talis-courseflow\": skip: profile \"talis-courseflow\" has no check \"talis-z3950\""},
+      {"unknown include key", talis + "var = { catalogue_host = \"h\" }\n", {}, "site.toml:3:1: include \"talis-courseflow\": unknown key \"var\""},
+      {"include without profile", "[[include]]\nvars = {}\n", {}, "site.toml:1:1: include #1: missing required key \"profile\""},
+      {"include not an array", "include = \"illiad\"\n", {}, "site.toml:1:11: \"include\" must be an array of tables"},
+      {"vars not a table", "vars = 3\n", {}, "site.toml:1:8: [vars] must be a table"},
+      {"var not a string", "[vars]\ncatalogue_host = true\n" + talis, {}, "site.toml:2:18: [vars]: \"catalogue_host\" must be a string"},
+      {"profile check collides", "[[check]]\nname = \"talis-catalogue-z3950\"\nprobe = \"tcp\"\ntarget = \"h:1\"\n" + talis +
+           "vars = { catalogue_host = \"h\" }\n", {},
+       ": check \"talis-catalogue-z3950\": duplicate check name"},
+  };
+  for (const auto& c : cases) {
+    const std::string message = error_of(c.text, c.overrides);
+    EXPECT_NE(message.find(c.expected), std::string::npos) << c.what << "\n  got:      " << message << "\n  expected: " << c.expected;
+  }
+  EXPECT_THROW(parse_var_assignment("sql_host"), ConfigError);
+  EXPECT_THROW(parse_var_assignment("=x"), ConfigError);
+  EXPECT_EQ(parse_var_assignment("path=/a=b"), (std::pair<std::string, std::string>{"path", "/a=b"}));
+}
+
+// A site's own profile file, found beside the config; its mistakes point into that file.
+class ProfileFile : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = testing::make_temp_dir("profile-test"); }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void write(const std::string& name, const std::string& text) { std::ofstream(dir_ + "/" + name) << text; }
+  std::string load_error() {
+    try {
+      load_config_file(dir_ + "/site.toml");
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "<no error>";
+  }
+  std::string dir_;
+};
+
+constexpr const char* kLocalProfile = R"([profile]
+description = "our own"
+
+[vars.host]
+kind = "host"
+description = "the host"
+
+[[check]]
+name = "local-web"
+probe = "tcp"
+target = "${host}:8443"
+labels = { vendor = "us", system = "web", direction = "inbound", doc = "local rule" }
+)";
+
+TEST_F(ProfileFile, IsFoundBesideTheConfig) {
+  write("local.toml", kLocalProfile);
+  write("site.toml", "[[include]]\nprofile = \"./local.toml\"\nvars = { host = \"10.0.0.1\" }\n");
+  const Config config = load_config_file(dir_ + "/site.toml");
+  ASSERT_EQ(config.checks.size(), 1u);
+  EXPECT_EQ(config.checks[0].target.to_string(), "10.0.0.1:8443");
+  EXPECT_EQ(config.profiles, std::vector<std::string>{"local"});
+}
+
+TEST_F(ProfileFile, ItsMistakesPointIntoIt) {
+  struct Case {
+    const char* what;
+    std::string profile;
+    std::string expected;
+  };
+  const std::string text = kLocalProfile;
+  const std::vector<Case> cases{
+      {"undeclared placeholder", std::string(text).replace(text.find("${host}"), 7, "${hots}"),
+       "local.toml:11:10: profile \"local\": ${hots} is not declared under [vars]"},
+      {"unclosed placeholder", std::string(text).replace(text.find("${host}"), 7, "${host"),
+       "local.toml:11:10: profile \"local\": \"${\" without its closing \"}\""},
+      {"unknown kind", std::string(text).replace(text.find("\"host\"\ndesc"), 6, "\"hostname\""),
+       "local.toml:5:8: profile \"local\" variable \"host\": key \"kind\": must be one of"},
+      {"bad default", std::string(text).replace(text.find("description = \"the host\""), 0, "default = \"a b\"\n"),
+       "local.toml:6:11: profile \"local\" variable \"host\": key \"default\": character ' '"},
+      {"no [profile]", text.substr(text.find("[vars.host]")), "profile \"local\": missing its [profile] table"},
+      {"unknown root key", text + "[agent]\n", "local.toml:13:1: profile \"local\": unknown key \"agent\""},
+      {"TOML syntax", text + "[[check\n", "local.toml:13:8:"},
+  };
+  for (const auto& c : cases) {
+    write("local.toml", c.profile);
+    write("site.toml", "[[include]]\nprofile = \"local.toml\"\nvars = { host = \"h\" }\n");
+    const std::string message = load_error();
+    EXPECT_NE(message.find(c.expected), std::string::npos) << c.what << "\n  got:      " << message << "\n  expected: " << c.expected;
+  }
+  write("site.toml", "[[include]]\nprofile = \"missing.toml\"\n");
+  EXPECT_NE(load_error().find("site.toml:1:1: include \"missing.toml\": cannot read profile file"), std::string::npos) << load_error();
+}
+
+}  // namespace
+}  // namespace connectivity
