@@ -59,36 +59,16 @@ labels = { vendor = "iso", system = "iso-ill", direction = "outbound", doc = "IS
   std::string dir_;
 };
 
+std::string check_toml(const std::string& name, const std::string& probe, std::uint16_t port, const std::string& direction,
+                       const std::string& doc, bool required = true) {
+  return "[[check]]\nname = \"" + name + "\"\nprobe = \"" + probe + "\"\ntarget = \"127.0.0.1:" + port_of(port) + "\"\n" +
+         (required ? "" : "required = false\n") + "labels = { direction = \"" + direction + "\", doc = \"" + doc + "\" }\n";
+}
+
 std::string mixed_config(std::uint16_t open, std::uint16_t refused, std::uint16_t sql) {
-  return R"([agent]
-timeout = "2s"
-labels = { site = "test" }
-
-[[check]]
-name = "open"
-probe = "tcp"
-target = "127.0.0.1:)" + port_of(open) + R"("
-labels = { direction = "outbound", doc = "rule A" }
-
-[[check]]
-name = "refused"
-probe = "tcp"
-target = "127.0.0.1:)" + port_of(refused) + R"("
-labels = { direction = "inbound", doc = "rule B" }
-
-[[check]]
-name = "sql"
-probe = "tds"
-target = "127.0.0.1:)" + port_of(sql) + R"("
-labels = { direction = "outbound", doc = "rule C" }
-
-[[check]]
-name = "optional-refused"
-probe = "tcp"
-target = "127.0.0.1:)" + port_of(refused) + R"("
-required = false
-labels = { direction = "outbound", doc = "rule D" }
-)";
+  return "[agent]\ntimeout = \"2s\"\nlabels = { site = \"test\" }\n" + check_toml("open", "tcp", open, "outbound", "rule A") +
+         check_toml("refused", "tcp", refused, "inbound", "rule B") + check_toml("sql", "tds", sql, "outbound", "rule C") +
+         check_toml("optional-refused", "tcp", refused, "outbound", "rule D", false);
 }
 
 TEST_F(PreflightFixture, MixedOutcomesGiveRowsAndExitCode) {
@@ -148,12 +128,11 @@ TEST_F(PreflightFixture, OnlyRequiredLeavesOptionalChecksOut) {
   LoopbackListener open;
   RefusedPort refused;
   testing::TdsTestServer sql(testing::TdsScript{.reply = testing::PreloginAnswer{}.packet()});
-  std::string text = mixed_config(open.port(), refused.port(), sql.port());
-  // Only the optional check fails now.
-  text.replace(text.find("name = \"refused\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:" + port_of(refused.port())),
-               std::string("name = \"refused\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:" + port_of(refused.port())).size(),
-               "name = \"refused\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:" + port_of(open.port()));
-  const Config config = load(text);
+  // Only the optional check fails: "refused" now points at the open port.
+  const Config config = load("[agent]\ntimeout = \"2s\"\n" + check_toml("open", "tcp", open.port(), "outbound", "rule A") +
+                             check_toml("refused", "tcp", open.port(), "inbound", "rule B") +
+                             check_toml("sql", "tds", sql.port(), "outbound", "rule C") +
+                             check_toml("optional-refused", "tcp", refused.port(), "outbound", "rule D", false));
 
   const PreflightReport all = run_preflight(config, false);
   EXPECT_EQ(all.entries.size(), 5u);
