@@ -156,31 +156,32 @@ ProfileExpansion::ProfileExpansion(const ProfileInclude& include, SiteVars& site
 
 void ProfileExpansion::load(const ProfileInclude& include) {
   const bool is_path = include.profile.find('/') != std::string::npos || include.profile.ends_with(".toml");
+  std::string text;
   std::string source;
   if (is_path) {
     std::filesystem::path path(include.profile);
     if (path.is_relative() && !include.base_dir.empty()) path = std::filesystem::path(include.base_dir) / path;
     std::ifstream in(path, std::ios::binary);
     if (!in) fail_at(nullptr, include.where, include.context, "cannot read profile file \"" + path.string() + "\"");
-    std::ostringstream text;
-    text << in.rdbuf();
-    text_ = text.str();
+    std::ostringstream read;
+    read << in.rdbuf();
+    text = read.str();
     source = path.string();
     name_ = path.stem().string();
   } else {
-    const auto text = builtin_profile(include.profile);
-    if (!text) {
-      std::string known;
-      for (auto n : builtin_profile_names()) known += (known.empty() ? "" : ", ") + std::string(n);
+    const auto builtin = builtin_profile(include.profile);
+    if (!builtin) {
+      const auto names = builtin_profile_names();
       fail_at(nullptr, include.where, include.context,
-              "no profile \"" + include.profile + "\" (built in: " + known + "; or give a file path)");
+              "no profile \"" + include.profile + "\" (built in: " + joined({names.begin(), names.end()}) +
+                  "; or give a file path)");
     }
-    text_ = std::string(*text);
+    text = std::string(*builtin);
     source = "<profile " + include.profile + ">";
     name_ = include.profile;
   }
   try {
-    document_ = std::make_unique<toml::table>(toml::parse(text_, source));
+    document_ = std::make_unique<toml::table>(toml::parse(text, source));
   } catch (const toml::parse_error& e) {
     throw_config_error(e.source(), std::string(e.description()));
   }

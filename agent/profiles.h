@@ -75,7 +75,6 @@ class ProfileExpansion {
   void expand(const ProfileInclude& include);
 
   std::string name_;
-  std::string text_;
   std::unique_ptr<toml::table> document_;
   std::map<std::string, Declared, std::less<>> declared_;
   std::vector<const toml::table*> checks_;
