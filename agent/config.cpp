@@ -143,6 +143,66 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
   return check;
 }
 
+std::uint16_t read_port(ConfigTable& table, std::string_view key) {
+  const toml::node* node = table.get(key);
+  if (!node) throw_config_error(table.where(), table.context() + ": missing required key \"" + std::string(key) + "\"");
+  // A string of digits too: a profile writes the port as "${catalogue_port}".
+  std::int64_t port = 0;
+  if (node->is_integer()) {
+    port = *node->value<std::int64_t>();
+  } else if (node->is_string()) {
+    const std::string text = *node->value<std::string>();
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), port);
+    if (error != std::errc() || end != text.data() + text.size()) port = 0;
+  }
+  if (port < 1 || port > 65535) table.fail(key, "must be a port number from 1 to 65535");
+  return static_cast<std::uint16_t>(port);
+}
+
+// [[inbound]]: a port on this host and the sources expected to call it.
+InboundWatchConfig parse_inbound(const toml::table& table, std::size_t index, const AgentSettings& agent) {
+  constexpr std::size_t kMaxSources = 64;  // each is a series: keep cardinality bounded
+  InboundWatchConfig watch;
+  ConfigTable reader(&table, table.source(), "inbound #" + std::to_string(index + 1));
+  watch.name = reader.required_string("name");
+  reader.set_context("inbound \"" + watch.name + "\"");
+  watch.port = read_port(reader, "port");
+  watch.expect_within = read_duration(reader, "expect_within").value_or(watch.expect_within);
+  if (auto interface = reader.string("interface")) {
+    if (interface->empty()) reader.fail("interface", "must not be empty (\"any\" watches every interface)");
+    watch.interface = *interface;
+  }
+  const Labels own = read_labels(reader, "labels");
+  for (const auto& [label, value] : own)
+    if (label == "source" || label == "port") reader.fail("labels", "label name \"" + label + "\" is set by the watch itself");
+  watch.labels = merge_labels(agent.labels, own);
+
+  const toml::node* sources = reader.get("sources");
+  if (!sources) throw_config_error(table.source(), reader.context() + ": missing required key \"sources\"");
+  const toml::array* list = sources->as_array();
+  if (!list || list->empty() || list->size() > kMaxSources)
+    reader.fail("sources", "must be a list of 1 to " + std::to_string(kMaxSources) +
+                               " tables such as { source = \"talis-eu-1\", address = \"54.171.115.177\" }");
+  std::set<std::string, std::less<>> names;
+  for (const auto& item : *list) {
+    const toml::table* entry = item.as_table();
+    if (!entry) throw_config_error(item.source(), reader.context() + ": each source is a table { source = \"...\", address = \"...\" }");
+    ConfigTable source(entry, item.source(), reader.context());
+    InboundSource expected;
+    expected.name = source.required_string("source");
+    const std::string address = source.required_string("address");
+    std::string why;
+    const auto prefix = parse_address_prefix(address, why);
+    if (!prefix) source.fail("address", why);
+    expected.prefix = *prefix;
+    if (!names.insert(expected.name).second) source.fail("source", "duplicate source \"" + expected.name + "\"");
+    source.finish();
+    watch.sources.push_back(std::move(expected));
+  }
+  reader.finish();
+  return watch;
+}
+
 }  // namespace
 
 bool is_reserved_label(std::string_view name) {
@@ -186,12 +246,24 @@ Config parse_config(std::string_view text, const std::string& source_name, const
     config.checks.push_back(std::move(check));
   };
 
-  if (const toml::node* checks = root.get("check")) {
-    const toml::array* list = checks->as_array();
+  // Watches share the `check` label with checks, so their names must differ from every check's.
+  const auto add_inbound = [&](const toml::table& table, std::size_t index) {
+    InboundWatchConfig watch = parse_inbound(table, index, config.agent);
+    if (!names.insert(watch.name).second)
+      throw_config_error(table.get("name")->source(), "inbound \"" + watch.name + "\": the name of a check or watch already");
+    config.inbound.push_back(std::move(watch));
+  };
+  const auto each_table = [](const toml::table& root_table, std::string_view key, const auto& visit) {
+    const toml::node* node = root_table.get(key);
+    if (!node) return;
+    const toml::array* list = node->as_array();
     if (!list || !list->is_array_of_tables())
-      throw_config_error(checks->source(), "\"check\" must be an array of tables: write each as [[check]]");
-    for (std::size_t i = 0; i < list->size(); ++i) add(*list->get(i)->as_table(), i);
-  }
+      throw_config_error(node->source(), "\"" + std::string(key) + "\" must be an array of tables: write each as [[" +
+                                             std::string(key) + "]]");
+    for (std::size_t i = 0; i < list->size(); ++i) visit(*list->get(i)->as_table(), i);
+  };
+  each_table(root, "check", add);
+  each_table(root, "inbound", add_inbound);
 
   // Profiles: the config's [[include]]s, then the command line's --profile.
   const toml::node* vars = root.get("vars");
@@ -231,16 +303,18 @@ Config parse_config(std::string_view text, const std::string& source_name, const
   for (const auto& include : includes) {
     auto& expansion = *expansions.emplace_back(std::make_unique<ProfileExpansion>(include, site));
     for (std::size_t i = 0; i < expansion.checks().size(); ++i) add(*expansion.checks()[i], i);
+    for (std::size_t i = 0; i < expansion.inbound().size(); ++i) add_inbound(*expansion.inbound()[i], i);
     for (auto& skipped : expansion.skipped()) config.skipped.push_back(std::move(skipped));
     config.profiles.push_back(expansion.name());
   }
   site.check_all_declared();
 
   for (const auto& [key, node] : root) {
-    if (key.str() == "agent" || key.str() == "check" || key.str() == "include" || key.str() == "vars") continue;
+    if (key.str() == "agent" || key.str() == "check" || key.str() == "inbound" || key.str() == "include" || key.str() == "vars")
+      continue;
     throw_config_error(key.source().begin.line ? key.source() : node.source(),
                        "unknown top-level key \"" + std::string(key.str()) +
-                           "\" (expected [agent], [[check]], [[include]] or [vars])");
+                           "\" (expected [agent], [[check]], [[inbound]], [[include]] or [vars])");
   }
   return config;
 }

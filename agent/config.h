@@ -4,6 +4,7 @@
 
 #include "probes/probe.h"
 #include "probes/config_table.h"
+#include "probes/inbound/inbound_watch.h"
 #include "probes/registry.h"
 
 #include <chrono>
@@ -60,6 +61,7 @@ struct Config {
   std::vector<CheckConfig> checks;  // the config's own [[check]]s, then each include's
   std::vector<SkippedCheck> skipped;
   std::vector<std::string> profiles;  // the profiles included, in order
+  std::vector<InboundWatchConfig> inbound;  // [[inbound]] watches, the config's then each include's
 };
 
 // What the command line adds to a config: profiles (--profile, as if [[include]]d) and site

@@ -190,9 +190,9 @@ void ProfileExpansion::load(const ProfileInclude& include) {
 void ProfileExpansion::read_declarations() {
   const std::string context = "profile \"" + name_ + "\"";
   for (const auto& [key, node] : *document_)
-    if (key.str() != "profile" && key.str() != "vars" && key.str() != "check")
+    if (key.str() != "profile" && key.str() != "vars" && key.str() != "check" && key.str() != "inbound")
       throw_config_error(node.source(), context + ": unknown key \"" + std::string(key.str()) +
-                                            "\" (a profile has [profile], [vars.NAME] and [[check]])");
+                                            "\" (a profile has [profile], [vars.NAME], [[check]] and [[inbound]])");
 
   const toml::node* header = document_->get("profile");
   if (!header || !header->is_table())
@@ -286,11 +286,19 @@ void ProfileExpansion::expand(const ProfileInclude& include) {
   toml::node* checks = document_->get("check");
   if (!checks || !checks->is_array_of_tables())
     throw_config_error(document_->source(), "profile \"" + name_ + "\": has no [[check]] tables");
+  // [[inbound]] watches take variables like checks do, and are always required.
+  std::vector<std::pair<toml::table*, bool>> tables;  // table, is a check
+  for (auto& node : *checks->as_array()) tables.emplace_back(node.as_table(), true);
+  if (toml::node* watches = document_->get("inbound")) {
+    if (!watches->is_array_of_tables())
+      throw_config_error(watches->source(), "profile \"" + name_ + "\": \"inbound\" must be written as [[inbound]] tables");
+    for (auto& node : *watches->as_array()) tables.emplace_back(node.as_table(), false);
+  }
 
   std::set<std::string, std::less<>> seen;
   std::map<std::string, std::vector<std::string>, std::less<>> unset;  // variable -> required checks needing it
-  for (auto& node : *checks->as_array()) {
-    toml::table& check = *node.as_table();
+  for (auto [table, is_check] : tables) {
+    toml::table& check = *table;
     const std::string name = string_or_empty(check, "name");
     seen.insert(name);
     if (skip.contains(name)) continue;
@@ -311,7 +319,7 @@ void ProfileExpansion::expand(const ProfileInclude& include) {
       }
     });
 
-    const toml::node* required_node = check.get("required");
+    const toml::node* required_node = is_check ? check.get("required") : nullptr;
     const bool required = !required_node || required_node->value<bool>().value_or(true);
     if (!missing.empty()) {
       if (required) {
@@ -339,10 +347,10 @@ void ProfileExpansion::expand(const ProfileInclude& include) {
     // Alerts and the preflight table read whether a failure pages from the series itself.
     if (!check.contains("labels")) check.insert("labels", toml::table{});
     if (toml::table* labels = check.get_as<toml::table>("labels")) {
-      labels->insert_or_assign("required", required ? "true" : "false");
+      if (is_check) labels->insert_or_assign("required", required ? "true" : "false");
       for (const auto& [label, value] : include.labels) labels->insert_or_assign(label, value);
     }
-    checks_.push_back(&check);
+    (is_check ? checks_ : inbound_).push_back(&check);
   }
 
   for (const auto& name : skip)

@@ -61,6 +61,7 @@ class ProfileExpansion {
 
   const std::string& name() const { return name_; }
   const std::vector<const toml::table*>& checks() const { return checks_; }
+  const std::vector<const toml::table*>& inbound() const { return inbound_; }
   std::vector<SkippedCheck>& skipped() { return skipped_; }
 
  private:
@@ -78,6 +79,7 @@ class ProfileExpansion {
   std::unique_ptr<toml::table> document_;
   std::map<std::string, Declared, std::less<>> declared_;
   std::vector<const toml::table*> checks_;
+  std::vector<const toml::table*> inbound_;
   std::vector<SkippedCheck> skipped_;
 };
 

@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <algorithm>
 #include <future>
 #include <iostream>
 
@@ -58,11 +59,13 @@ Agent::Agent(AgentOptions options)
   listen_ = options_.listen.value_or(config.agent.listen);
   resolver_ = std::make_unique<Resolver>(config.agent.resolver_threads);
   scheduler_ = std::make_unique<Scheduler>(io_, store_, health_, *resolver_, config.agent.max_concurrent_probes);
-  collector_ = std::make_shared<ExpositionCollector>(store_, health_, std::string(agent_version()));
+  collector_ = std::make_shared<ExpositionCollector>(store_, health_, std::string(agent_version()),
+                                                     [this] { return inbound_snapshots(); });
   http_ = std::make_unique<HttpServer>(listen_, HttpRoutes{
       .metrics = [collector = collector_] { return render_text_exposition(*collector); },
       .reload = [this] { return reload(); }});
   scheduler_->apply(config.checks);
+  apply_inbound(config.inbound);
   health_.last_reload_successful = true;
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
   log_profiles(config);
@@ -74,6 +77,7 @@ Agent::Agent(AgentOptions options)
 
 Agent::~Agent() {
   http_.reset();       // no more scrapes or reload requests
+  apply_inbound({});   // stops every capture thread
   scheduler_.reset();  // cancels and unwinds every check loop
   resolver_.reset();   // lookups still running drop their answers
 }
@@ -119,6 +123,40 @@ void Agent::stop() {
   });
 }
 
+void Agent::apply_inbound(const std::vector<InboundWatchConfig>& watches) {
+  std::vector<std::unique_ptr<InboundWatch>> retired;
+  {
+    // Held throughout, so a scrape sees the old set or the new one, never none.
+    std::lock_guard lock(inbound_mutex_);
+    std::vector<std::unique_ptr<InboundWatch>> kept;
+    for (const auto& config : watches) {
+      const auto same = std::find_if(inbound_.begin(), inbound_.end(),
+                                     [&](const auto& w) { return w && w->config().identity() == config.identity(); });
+      if (same != inbound_.end()) {
+        kept.push_back(std::move(*same));
+        continue;
+      }
+      auto watch = std::make_unique<InboundWatch>(config);
+      if (watch->running())
+        log::info("inbound watch started", {{"check", config.name}, {"port", std::to_string(config.port)}, {"interface", config.interface}});
+      else
+        log::error("inbound watch not running; every other check goes on", {{"check", config.name}, {"why", watch->why_not_running()}});
+      kept.push_back(std::move(watch));
+    }
+    retired = std::exchange(inbound_, std::move(kept));
+  }
+  // Stopping a capture thread waits for it: done here, outside the lock.
+  retired.clear();
+}
+
+std::vector<InboundSnapshot> Agent::inbound_snapshots() const {
+  const auto now = std::chrono::system_clock::now();
+  std::lock_guard lock(inbound_mutex_);
+  std::vector<InboundSnapshot> out;
+  for (const auto& watch : inbound_) out.push_back(watch->snapshot(now));
+  return out;
+}
+
 std::variant<Config, std::string> Agent::load() const {
   try {
     return load_initial(options_);
@@ -139,6 +177,7 @@ std::optional<std::string> Agent::apply(std::variant<Config, std::string> loaded
     log::warn("listen address changed in config; it takes effect at restart",
               {{"listening", listen_}, {"configured", config.agent.listen}});
   scheduler_->apply(config.checks);
+  apply_inbound(config.inbound);
   health_.last_reload_successful = true;
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
   ++health_.reloads_succeeded;

@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
@@ -54,6 +55,9 @@ class Agent {
   std::variant<Config, std::string> load() const;
   std::optional<std::string> apply(std::variant<Config, std::string> loaded);  // on the io thread
   void wait_for_signal();
+  // Keeps watches whose config is unchanged (and their counts), starts new ones, stops the rest.
+  void apply_inbound(const std::vector<InboundWatchConfig>& watches);
+  std::vector<InboundSnapshot> inbound_snapshots() const;
 
   AgentOptions options_;
   std::string listen_;
@@ -68,6 +72,8 @@ class Agent {
   AgentHealth health_;
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<Scheduler> scheduler_;
+  mutable std::mutex inbound_mutex_;  // scrapes read the watches from CivetWeb's threads
+  std::vector<std::unique_ptr<InboundWatch>> inbound_;
   std::shared_ptr<ExpositionCollector> collector_;
   std::unique_ptr<HttpServer> http_;
 };

@@ -13,6 +13,7 @@ build_packages=(
   libssl-dev              # TLS and HTTPS probes: handshake, chain inspection, verification
   ca-certificates         # the system CA store the TLS probes verify against
   libyaz-dev              # Z39.50 and ISO ILL APDU codecs (ODR), the field's own toolkit
+  libpcap-dev             # the inbound watch: capture with a BPF filter for one port
 )
 test_packages=(
   libgtest-dev            # unit tests

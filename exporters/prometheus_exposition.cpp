@@ -42,8 +42,45 @@ ClientMetric gauge(const Labels& labels, std::string extra_name, std::string ext
 
 }  // namespace
 
-ExpositionCollector::ExpositionCollector(const ResultsStore& store, const AgentHealth& health, std::string version)
-    : store_(store), health_(health), version_(std::move(version)) {}
+ExpositionCollector::ExpositionCollector(const ResultsStore& store, const AgentHealth& health, std::string version,
+                                         InboundSource inbound)
+    : store_(store), health_(health), version_(std::move(version)), inbound_(std::move(inbound)) {}
+
+void ExpositionCollector::collect_inbound(std::vector<MetricFamily>& out) const {
+  if (!inbound_) return;
+  const auto snapshots = inbound_();
+  if (snapshots.empty()) return;
+  auto running = family("connectivity_inbound_watch_running", "1 when the inbound watch is capturing, 0 when it could not start (see the log: usually no CAP_NET_RAW).", MetricType::Gauge);
+  auto syn = family("connectivity_inbound_syn_total", "Connection attempts (SYN) from the expected source to the watched port.", MetricType::Counter);
+  auto answered = family("connectivity_inbound_answered_total", "SYN-ACKs this host sent back to the expected source.", MetricType::Counter);
+  auto rejected = family("connectivity_inbound_rejected_total", "RSTs this host sent back to the expected source (port closed or refused).", MetricType::Counter);
+  auto last_seen = family("connectivity_inbound_last_seen_timestamp_seconds", "Unix time of the expected source's last SYN (absent until one).", MetricType::Gauge);
+  auto up = family("connectivity_inbound_up", "1 when the source's calls were answered within expect_within and its latest SYN was not left unanswered, else 0.", MetricType::Gauge);
+  auto unexpected = family("connectivity_inbound_unexpected_syn_total", "SYNs to the watched port from sources not in the list (one series per watch, not per address).", MetricType::Counter);
+  for (const auto& snapshot : snapshots) {
+    Labels labels{{"check", snapshot.name}};
+    labels.insert(labels.end(), snapshot.labels.begin(), snapshot.labels.end());
+    labels.emplace_back("port", std::to_string(snapshot.port));
+    running.metric.push_back(gauge(labels, snapshot.running ? 1 : 0));
+    ClientMetric others = with_labels(labels);
+    others.counter.value = static_cast<double>(snapshot.unexpected_syn);
+    unexpected.metric.push_back(std::move(others));
+    for (std::size_t i = 0; i < snapshot.sources.size(); ++i) {
+      const auto& source = snapshot.sources[i];
+      Labels with_source = labels;
+      with_source.emplace_back("source", source.source);
+      for (auto [f, value] : {std::pair{&syn, source.syn}, std::pair{&answered, source.answered}, std::pair{&rejected, source.rejected}}) {
+        ClientMetric m = with_labels(with_source);
+        m.counter.value = static_cast<double>(value);
+        f->metric.push_back(std::move(m));
+      }
+      if (source.last_seen) last_seen.metric.push_back(gauge(with_source, to_unix_seconds(*source.last_seen)));
+      up.metric.push_back(gauge(with_source, snapshot.up[i] ? 1 : 0));
+    }
+  }
+  for (auto* f : {&running, &syn, &answered, &rejected, &last_seen, &up, &unexpected})
+    if (!f->metric.empty()) out.push_back(std::move(*f));
+}
 
 std::vector<MetricFamily> ExpositionCollector::Collect() const {
   auto up = family("connectivity_up", "1 when the check's last run succeeded, 0 when it failed (absent before the first run).", MetricType::Gauge);
@@ -124,6 +161,7 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
                   &reload_ok, &reload_ts, &reloads, &lag, &in_flight, &checks, &skipped})
     if (!f->metric.empty()) out.push_back(std::move(*f));
   for (auto& [name, f] : facts) out.push_back(std::move(f));
+  collect_inbound(out);
   return out;
 }
 

@@ -3,10 +3,12 @@
 #pragma once
 
 #include "agent/results.h"
+#include "probes/inbound/inbound_watch.h"
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,13 +16,17 @@ namespace connectivity {
 
 class ExpositionCollector final : public prometheus::Collectable {
  public:
-  ExpositionCollector(const ResultsStore& store, const AgentHealth& health, std::string version);
+  using InboundSource = std::function<std::vector<InboundSnapshot>()>;
+  // `inbound` (optional) gives the [[inbound]] watches' counts at scrape time.
+  ExpositionCollector(const ResultsStore& store, const AgentHealth& health, std::string version, InboundSource inbound = {});
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
+  void collect_inbound(std::vector<prometheus::MetricFamily>& out) const;
   const ResultsStore& store_;
   const AgentHealth& health_;
   std::string version_;
+  InboundSource inbound_;
 };
 
 // Text exposition format 0.0.4 of everything the collector holds.

@@ -26,10 +26,10 @@ build build/asan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=address,undefi
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j "$jobs"
 
-echo "== ThreadSanitizer (scheduler, running agent, preflight)"
+echo "== ThreadSanitizer (scheduler, running agent, preflight, inbound capture)"
 build build/tsan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=thread
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(Schedule|Scheduler|RunningAgent|AgentStartup|PreflightFixture)\.'
+  ctest --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(Schedule|Scheduler|RunningAgent|AgentStartup|PreflightFixture|InboundCapture)\.'
 
 echo "== libFuzzer (clang, ASan+UBSan), ${FUZZ_SECONDS:-60}s per target"
 bash tests/fuzz/run.sh

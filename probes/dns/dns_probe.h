@@ -5,6 +5,7 @@
 // changes of the set, and with expected_addresses fails as address_drift on an address outside.
 #pragma once
 
+#include "probes/address_prefix.h"
 #include "probes/probe.h"
 
 #include <boost/asio/ip/address.hpp>
@@ -24,14 +25,6 @@ namespace reason {
 inline constexpr std::string_view address_drift = "address_drift";
 }  // namespace reason
 
-// An address ("192.0.2.10") or a CIDR prefix ("198.51.100.0/24", "2001:db8::/32").
-struct AddressPrefix {
-  asio::ip::address base;
-  unsigned length = 0;  // prefix bits; 32 or 128 for a single address
-  bool contains(const asio::ip::address& address) const;
-};
-// Nullopt, with `why`, when `text` is neither; host bits set past the prefix are an error too.
-std::optional<AddressPrefix> parse_address_prefix(std::string_view text, std::string& why);
 // "127.0.0.1:5353", "[::1]:53", "192.0.2.53" or "2001:db8::53" (port 53); nullopt with `why`.
 std::optional<asio::ip::udp::endpoint> parse_dns_server(std::string_view text, std::string& why);
 // The first nameserver of the system's resolv.conf (glibc's res_ninit), or 127.0.0.1:53 as

@@ -229,6 +229,39 @@ PY
 "$AGENT" check --config "$work/check.toml" --only-required > /dev/null
 expect "--only-required still fails on a required check" test $? -eq 1
 
+# --- [[inbound]] without CAP_NET_RAW: the watch says so, everything else runs ---------------
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  chmod o+rx "$work"
+  cat > "$work/inbound.toml" <<TOML
+[[check]]
+name = "open"
+probe = "tcp"
+target = "127.0.0.1:$open_port"
+interval = "200ms"
+timeout = "100ms"
+[[inbound]]
+name = "talis-watch"
+port = 2200
+sources = [{ source = "talis-eu-1", address = "192.0.2.10" }]
+TOML
+  chmod o+r "$work/inbound.toml"
+  start_agent "$AGENT" --config "$work/inbound.toml" --listen 127.0.0.1:0
+  expect "as root the watch captures" wait_for_line "$work/agent.log" 'msg="inbound watch started" check=talis-watch port=2200 interface=any'
+  stop_agent
+  start_agent setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+    "$AGENT" --config "$work/inbound.toml" --listen 127.0.0.1:0
+  expect "without CAP_NET_RAW the agent still starts" test -n "$port"
+  expect "and logs why the watch is not running" \
+    wait_for_line "$work/agent.log" 'msg="inbound watch not running; every other check goes on" check=talis-watch why="no permission to capture: the agent needs CAP_NET_RAW'
+  expect "the other checks run" wait_for_line "$work/agent.log" 'msg="check up" check=open'
+  curl -sf "http://127.0.0.1:$port/metrics" > "$work/inbound.txt"
+  expect "the watch exports that it is not running" grep -q '^connectivity_inbound_watch_running{check="talis-watch",port="2200"} 0' "$work/inbound.txt"
+  stop_agent
+  expect "and stops cleanly" test $? -eq 0
+else
+  echo "# skipped: [[inbound]] without CAP_NET_RAW (needs root and setpriv)"
+fi
+
 # --- The embedded default, where its hosts cannot be reached ---------------------------
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
   ns="ca-e2e-$$"

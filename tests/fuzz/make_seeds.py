@@ -248,3 +248,44 @@ dns_seeds = {
 }
 for name, data in dns_seeds.items():
     write("dns_answer", name, data)
+
+# Captured frames for the inbound watch: the first byte picks the link type (0 cooked v1,
+# 1 cooked v2, 2 Ethernet, 3 raw IP), then the frame as libpcap hands it over.
+def tcp(sport, dport, flags, offset=5):
+    return struct.pack(">HHIIBBHHH", sport, dport, 0, 0, offset << 4, flags, 65535, 0, 0)
+
+
+def ipv4(payload, src=b"\xc0\x00\x02\x0a", dst=b"\xc0\x00\x02\x01", proto=6, frag=0):
+    return struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, frag, 64, proto, 0, src, dst) + payload
+
+
+def ipv6(payload, next_header=6):
+    src = bytes.fromhex("20010db8000000000000000000000010")
+    dst = bytes.fromhex("20010db8000000000000000000000001")
+    return struct.pack(">IHBB", 0x60000000, len(payload), next_header, 64) + src + dst + payload
+
+
+def sll(packet, proto=0x0800, pkttype=0):
+    return struct.pack(">HHH8sH", pkttype, 1, 6, b"\x00" * 8, proto) + packet
+
+
+def sll2(packet, proto=0x0800):
+    return struct.pack(">HHIHBB8s", proto, 0, 2, 1, 0, 6, b"\x00" * 8) + packet
+
+
+SYN = tcp(40000, 210, 0x02)
+frame_seeds = {
+    "sll_v4_syn": b"\x00" + sll(ipv4(SYN)),
+    "sll_v4_synack": b"\x00" + sll(ipv4(tcp(210, 40000, 0x12), src=b"\xc0\x00\x02\x01", dst=b"\xc0\x00\x02\x0a"), pkttype=4),
+    "sll_v6_syn": b"\x00" + sll(ipv6(SYN), proto=0x86DD),
+    "sll_v6_hop_by_hop": b"\x00" + sll(ipv6(b"\x06\x00" + b"\x00" * 6 + SYN, next_header=0), proto=0x86DD),
+    "sll_v6_fragment": b"\x00" + sll(ipv6(b"\x06\x00\x00\x00\x00\x00\x00\x00" + SYN, next_header=44), proto=0x86DD),
+    "sll2_v4_rst": b"\x01" + sll2(ipv4(tcp(210, 40000, 0x14))),
+    "ethernet_vlan": b"\x02" + b"\xaa" * 12 + b"\x81\x00\x00\x07\x08\x00" + ipv4(SYN),
+    "raw_v4_options": b"\x03" + ipv4(tcp(40000, 210, 0x02, offset=10) + b"\x00" * 20),
+    "raw_udp": b"\x03" + ipv4(SYN, proto=17),
+    "raw_fragment": b"\x03" + ipv4(SYN, frag=0x0010),
+    "raw_cut": b"\x03" + ipv4(SYN)[:30],
+}
+for name, data in frame_seeds.items():
+    write("inbound_frame", name, data)

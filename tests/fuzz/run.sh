@@ -12,7 +12,7 @@ cmake -S . -B "$build" -G Ninja -DCONNECTIVITY_FUZZ=ON -DCMAKE_CXX_COMPILER="$cx
 cmake --build "$build" -j "$(nproc)"
 
 status=0
-for target in tds_prelogin tds_browser ber_frame z3950_response ill_reply ldap_message dns_answer; do
+for target in tds_prelogin tds_browser ber_frame z3950_response ill_reply ldap_message dns_answer inbound_frame; do
   work="$build/corpus/$target"      # what the fuzzer learns stays out of the repo
   findings="$build/findings/$target"
   mkdir -p "$work" "$findings"

@@ -144,6 +144,15 @@ bool NetworkNamespace::nft(const std::string& ruleset) {
   return loaded;
 }
 
+bool NetworkNamespace::link_to(const NetworkNamespace& other, const std::vector<std::string>& mine,
+                               const std::vector<std::string>& theirs) {
+  std::string command = "ip link add ca0 netns " + name_ + " type veth peer name ca1 netns " + other.name_;
+  for (const auto& address : mine) command += " && ip -n " + name_ + " addr add " + address + " dev ca0";
+  for (const auto& address : theirs) command += " && ip -n " + other.name_ + " addr add " + address + " dev ca1";
+  command += " && ip -n " + name_ + " link set ca0 up && ip -n " + other.name_ + " link set ca1 up";
+  return shell(command) == 0;
+}
+
 void NetworkNamespace::run_inside(const std::function<void()>& body) {
   std::exception_ptr failure;
   std::thread inside([&] {

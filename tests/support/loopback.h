@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace connectivity::testing {
 
@@ -77,6 +78,9 @@ class NetworkNamespace {
   bool nft(const std::string& ruleset);
   // Runs `body` on a thread that has entered the namespace, and waits for it.
   void run_inside(const std::function<void()>& body);
+  // Joins this namespace to `other` with a veth pair ("ca0" here, "ca1" there), both up, with
+  // the given addresses in CIDR form ("192.0.2.1/24"); false on failure.
+  bool link_to(const NetworkNamespace& other, const std::vector<std::string>& mine, const std::vector<std::string>& theirs);
 
  private:
   std::string name_;
