@@ -143,14 +143,25 @@ void InboundWatch::capture_loop() {
   const auto on_packet = [](u_char* self, const pcap_pkthdr* header, const u_char* bytes) {
     reinterpret_cast<InboundWatch*>(self)->deliver({bytes, header->caplen});
   };
+  const auto fail = [this](std::string why) {
+    std::lock_guard lock(mutex_);
+    why_not_ = std::move(why);
+    running_ = false;
+  };
   while (true) {
     const int ready = poll(fds, 2, -1);
     if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0 || (fds[1].revents & POLLIN)) return;
-    if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) return;
+    if (ready >= 0 && (fds[1].revents & POLLIN)) return;  // stopped
+    if (ready < 0 || (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))) return fail("the capture stopped (interface gone?)");
     // Bounded per wakeup: a flood on the port cannot keep the loop from seeing a stop.
-    pcap_dispatch(pcap, 256, on_packet, reinterpret_cast<u_char*>(this));
+    if (pcap_dispatch(pcap, 256, on_packet, reinterpret_cast<u_char*>(this)) == PCAP_ERROR)
+      return fail(std::string("the capture failed: ") + pcap_geterr(pcap));
   }
+}
+
+std::string InboundWatch::why_not_running() const {
+  std::lock_guard lock(mutex_);
+  return why_not_;
 }
 
 InboundSnapshot InboundWatch::snapshot(std::chrono::system_clock::time_point now) const {

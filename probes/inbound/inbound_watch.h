@@ -96,7 +96,7 @@ class InboundWatch {
 
   const InboundWatchConfig& config() const { return config_; }
   bool running() const { return running_; }
-  const std::string& why_not_running() const { return why_not_; }
+  std::string why_not_running() const;
   InboundSnapshot snapshot(std::chrono::system_clock::time_point now) const;
   // Waits (bounded by `limit`) until `ready` holds for a snapshot; for tests and tools.
   bool wait_until(const std::function<bool(const InboundSnapshot&)>& ready, std::chrono::milliseconds limit) const;
@@ -109,9 +109,9 @@ class InboundWatch {
   void* pcap_ = nullptr;  // pcap_t*
   int link_type_ = 0;
   int wakeup_fd_ = -1;    // eventfd: stops the capture thread at once
-  bool running_ = false;
+  std::atomic<bool> running_{false};  // false again if the capture fails later (interface gone)
+  mutable std::mutex mutex_;          // guards why_not_, tally_ and observed_
   std::string why_not_;
-  mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   InboundTally tally_;
   std::uint64_t observed_ = 0;  // segments parsed: what wait_until waits on
