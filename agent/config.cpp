@@ -6,7 +6,6 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -147,16 +146,11 @@ std::uint16_t read_port(ConfigTable& table, std::string_view key) {
   const toml::node* node = table.get(key);
   if (!node) throw_config_error(table.where(), table.context() + ": missing required key \"" + std::string(key) + "\"");
   // A string of digits too: a profile writes the port as "${catalogue_port}".
-  std::int64_t port = 0;
-  if (node->is_integer()) {
-    port = *node->value<std::int64_t>();
-  } else if (node->is_string()) {
-    const std::string text = *node->value<std::string>();
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), port);
-    if (error != std::errc() || end != text.data() + text.size()) port = 0;
-  }
-  if (port < 1 || port > 65535) table.fail(key, "must be a port number from 1 to 65535");
-  return static_cast<std::uint16_t>(port);
+  const std::optional<std::string> text =
+      node->is_integer() ? std::to_string(*node->value<std::int64_t>()) : node->value<std::string>();
+  const auto port = text ? parse_port(*text) : std::nullopt;
+  if (!port) table.fail(key, "must be a port number from 1 to 65535");
+  return *port;
 }
 
 // [[inbound]]: a port on this host and the sources expected to call it.

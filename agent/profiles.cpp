@@ -3,7 +3,6 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -55,11 +54,9 @@ std::string normalise(std::string_view kind, const std::string& value) {
     return value;
   }
   if (kind == "port") {
-    unsigned port = 0;
-    const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), port);
-    if (error != std::errc() || end != value.data() + value.size() || port == 0 || port > 65535)
-      throw std::invalid_argument("must be a port number from 1 to 65535");
-    return std::to_string(port);
+    const auto port = parse_port(value);
+    if (!port) throw std::invalid_argument("must be a port number from 1 to 65535");
+    return std::to_string(*port);
   }
   if (kind == "path") {
     if (!value.starts_with('/')) throw std::invalid_argument("must be a URL path starting with /");

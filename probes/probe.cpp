@@ -20,6 +20,13 @@ std::string Target::to_string() const {
   return port == 0 ? host : authority();
 }
 
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || port == 0 || port > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(port);
+}
+
 Target parse_target(std::string_view text) {
   Target target;
   std::string_view port_text;
@@ -46,11 +53,9 @@ Target parse_target(std::string_view text) {
                     c == '-' || c == '.' || c == ':' || c == '_' || c == '%';
     if (!ok) throw std::invalid_argument(std::string("character '") + c + "' is not allowed in a host");
   }
-  unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
-    throw std::invalid_argument("port must be a number from 1 to 65535");
-  target.port = static_cast<std::uint16_t>(port);
+  const auto port = parse_port(port_text);
+  if (!port) throw std::invalid_argument("port must be a number from 1 to 65535");
+  target.port = *port;
   return target;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,6 +61,8 @@ struct Target {
   std::string to_string() const;
 };
 
+// A TCP/UDP port number, 1-65535, written in decimal and nothing else; nullopt otherwise.
+std::optional<std::uint16_t> parse_port(std::string_view text);
 // "host:port" or "[v6addr]:port"; throws std::invalid_argument with a reason.
 Target parse_target(std::string_view text);
 // A bare DNS name ("webservices.oclc.org", a trailing dot allowed), for kinds that resolve it

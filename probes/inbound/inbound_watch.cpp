@@ -21,14 +21,14 @@ InboundTally::InboundTally(const InboundWatchConfig& config) : config_(config) {
   for (const auto& source : config_.sources) sources_.push_back(InboundSourceCounts{.source = source.name});
 }
 
-const InboundSource* InboundTally::match(const boost::asio::ip::address& address, std::size_t& index) const {
+std::optional<std::size_t> InboundTally::match(const boost::asio::ip::address& address) const {
   // A v4-mapped IPv6 address is the IPv4 peer of a dual-stack listener.
   const auto plain = address.is_v6() && address.to_v6().is_v4_mapped()
                          ? boost::asio::ip::address(boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6()))
                          : address;
-  for (index = 0; index < config_.sources.size(); ++index)
-    if (config_.sources[index].prefix.contains(plain)) return &config_.sources[index];
-  return nullptr;
+  for (std::size_t index = 0; index < config_.sources.size(); ++index)
+    if (config_.sources[index].prefix.contains(plain)) return index;
+  return std::nullopt;
 }
 
 void InboundTally::observe(const inbound::TcpSegment& segment, std::chrono::system_clock::time_point when) {
@@ -36,30 +36,32 @@ void InboundTally::observe(const inbound::TcpSegment& segment, std::chrono::syst
   const bool syn = segment.flags & tcp_flag::syn;
   const bool ack = segment.flags & tcp_flag::ack;
   const bool rst = segment.flags & tcp_flag::rst;
-  std::size_t index = 0;
   // Each packet counts once per interface that shows it. On the catalogue's own host that is
   // once; a host that forwards the traffic would show it twice on "any" (README: set interface).
   if (syn && !ack && !rst && segment.destination_port == config_.port) {
-    if (!match(segment.source, index)) {
+    const auto index = match(segment.source);
+    if (!index) {
       ++unexpected_;
       return;
     }
-    ++sources_[index].syn;
-    sources_[index].last_seen = when;
+    ++sources_[*index].syn;
+    sources_[*index].last_seen = when;
     if (pending_.size() >= kMaxPending) pending_.erase(pending_.begin());
     pending_.insert({segment.source, segment.source_port});
     return;
   }
-  if (segment.source_port != config_.port || !match(segment.destination, index)) return;
+  if (segment.source_port != config_.port) return;
+  const auto index = match(segment.destination);
+  if (!index) return;
   // Only an answer to an attempt counts: the RST that ends an established connection is not
   // a refusal, and a SYN-ACK for an attempt made before the capture started is not ours.
   const bool attempt = pending_.erase({segment.destination, segment.destination_port}) > 0;
   if (!attempt) return;
   if (syn && ack) {
-    ++sources_[index].answered;
-    sources_[index].last_answered = when;
+    ++sources_[*index].answered;
+    sources_[*index].last_answered = when;
   } else if (rst) {
-    ++sources_[index].rejected;
+    ++sources_[*index].rejected;
   } else {
     pending_.insert({segment.destination, segment.destination_port});  // neither: still waiting
   }

@@ -63,7 +63,8 @@ class InboundTally {
   static constexpr std::chrono::seconds kAnswerGrace{2};
 
  private:
-  const InboundSource* match(const boost::asio::ip::address& address, std::size_t& index) const;
+  // The index of the first source containing `address`.
+  std::optional<std::size_t> match(const boost::asio::ip::address& address) const;
   InboundWatchConfig config_;
   std::vector<InboundSourceCounts> sources_;
   std::uint64_t unexpected_ = 0;
