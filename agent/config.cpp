@@ -77,6 +77,8 @@ AgentSettings parse_agent(const toml::table& root) {
   if (auto v = reader.string("listen")) agent.listen = *v;
   if (auto v = read_duration(reader, "interval")) agent.interval = *v;
   if (auto v = read_duration(reader, "timeout")) agent.timeout = *v;
+  if (auto v = reader.boolean("confirm_failures")) agent.confirm_failures = *v;
+  if (auto v = read_duration(reader, "confirm_delay")) agent.confirm_delay = *v;
   agent.labels = read_labels(reader, "labels");
   if (auto v = reader.positive_integer("max_concurrent_probes")) agent.max_concurrent_probes = static_cast<std::size_t>(*v);
   if (auto v = reader.positive_integer("resolver_threads")) agent.resolver_threads = static_cast<std::size_t>(*v);
@@ -124,6 +126,8 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
   }
   check.labels = merge_labels(agent.labels, read_labels(named, "labels"));
   check.required = named.boolean("required").value_or(true);
+  check.confirm_failures = named.boolean("confirm_failures").value_or(agent.confirm_failures);
+  check.confirm_delay = agent.confirm_delay;
 
   // Probe-specific keys live in a sub-table named after the kind, e.g. [check.tcp].
   const toml::node* options_node = named.get(check.kind->name);
@@ -218,7 +222,8 @@ std::string CheckConfig::series_key() const {
 
 bool CheckConfig::same_schedule_as(const CheckConfig& other) const {
   return series_key() == other.series_key() && interval == other.interval && timeout == other.timeout &&
-         required == other.required && options_text == other.options_text;
+         required == other.required && confirm_failures == other.confirm_failures &&
+         confirm_delay == other.confirm_delay && options_text == other.options_text;
 }
 
 Config parse_config(std::string_view text, const std::string& source_name, const ProbeRegistry& registry,

@@ -26,6 +26,10 @@ struct CheckConfig {
   std::chrono::milliseconds timeout{};
   Labels labels;  // the agent's global labels merged with the check's own (the check's win)
   bool required = true;
+  // A failed run of a check that was up is re-run once, `confirm_delay` later, before the
+  // check is reported down: one lost packet does not flip connectivity_up (or page anyone).
+  bool confirm_failures = true;
+  std::chrono::milliseconds confirm_delay{std::chrono::seconds(1)};
   std::shared_ptr<const Probe> probe;
   // The options sub-table as TOML text: a changed option restarts the check's schedule.
   std::string options_text;
@@ -38,8 +42,12 @@ struct CheckConfig {
 
 struct AgentSettings {
   std::string listen = "0.0.0.0:9470";
-  std::chrono::milliseconds interval{std::chrono::seconds(30)};
+  // 15 s: with a confirmation re-run, a 15 s scrape and a 10 s rule evaluation, a hard outage
+  // pages within 60 s (README, "Alerting").
+  std::chrono::milliseconds interval{std::chrono::seconds(15)};
   std::chrono::milliseconds timeout{std::chrono::seconds(5)};
+  bool confirm_failures = true;
+  std::chrono::milliseconds confirm_delay{std::chrono::seconds(1)};
   Labels labels;
   std::size_t max_concurrent_probes = 256;
   std::size_t resolver_threads = 4;

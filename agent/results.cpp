@@ -12,6 +12,16 @@ const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.001, 0.0025, 0.0
 // 100 µs to 10 s: how late a run starts against its schedule.
 const prometheus::Histogram::BucketBoundaries kLagBuckets{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
                                                           0.1,    0.5,    1,     5,     10};
+// Counts one run by its result (one the kind does not declare counts as `error`) and its
+// duration in the latency histogram; returns the result it was counted under.
+std::string_view count_run(CheckSeries& s, const RunRecord& run) {
+  auto r = std::find(s.reasons.begin(), s.reasons.end(), run.reason);
+  if (r == s.reasons.end()) r = std::find(s.reasons.begin(), s.reasons.end(), reason::error);
+  ++s.runs_by_reason[static_cast<std::size_t>(r - s.reasons.begin())];
+  s.latency.Observe(std::chrono::duration<double>(run.total).count());
+  return *r;
+}
+
 }  // namespace
 
 double to_unix_seconds(std::chrono::system_clock::time_point t) {
@@ -62,11 +72,10 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
                  : up == s.up ? Transition::none
                  : up         ? Transition::went_up
                               : Transition::went_down;
-    auto r = std::find(s.reasons.begin(), s.reasons.end(), run.reason);
-    if (r == s.reasons.end()) r = std::find(s.reasons.begin(), s.reasons.end(), reason::error);
-    ++s.runs_by_reason[static_cast<std::size_t>(r - s.reasons.begin())];
-    s.last_reason = *r;
-    s.latency.Observe(std::chrono::duration<double>(run.total).count());
+    s.last_reason = count_run(s, run);
+    if (s.awaiting_confirmation && up) ++s.transient_failures;
+    s.awaiting_confirmation = false;
+    ++s.results;
     s.has_run = true;
     s.up = up;
     std::fill(s.last_phase_seconds.begin(), s.last_phase_seconds.end(), 0.0);
@@ -85,6 +94,14 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
   return transition;
 }
 
+void ResultsStore::record_unconfirmed_failure(const std::string& series_key, const RunRecord& run) {
+  std::lock_guard lock(mutex_);
+  auto it = series_.find(series_key);
+  if (it == series_.end()) return;
+  count_run(*it->second, run);
+  it->second->awaiting_confirmation = true;
+}
+
 void ResultsStore::visit(const std::function<void(const CheckSeries&)>& visit) const {
   std::lock_guard lock(mutex_);
   for (const auto& [key, series] : series_) visit(*series);
@@ -99,9 +116,7 @@ std::uint64_t ResultsStore::runs(const std::string& series_key) const {
   std::lock_guard lock(mutex_);
   auto it = series_.find(series_key);
   if (it == series_.end()) return 0;
-  std::uint64_t total = 0;
-  for (auto n : it->second->runs_by_reason) total += n;
-  return total;
+  return it->second->results;
 }
 
 bool ResultsStore::wait_for_runs(const std::string& series_key, std::uint64_t count,
@@ -109,10 +124,7 @@ bool ResultsStore::wait_for_runs(const std::string& series_key, std::uint64_t co
   std::unique_lock lock(mutex_);
   return recorded_.wait_for(lock, limit, [&] {
     auto it = series_.find(series_key);
-    if (it == series_.end()) return false;
-    std::uint64_t total = 0;
-    for (auto n : it->second->runs_by_reason) total += n;
-    return total >= count;
+    return it != series_.end() && it->second->results >= count;
   });
 }
 

@@ -48,6 +48,9 @@ struct CheckSeries {
   std::vector<Fact> last_facts;
   double last_run_timestamp = 0;
   double last_success_timestamp = 0;  // 0 until the first success
+  std::uint64_t results = 0;               // runs that set the state (record())
+  bool awaiting_confirmation = false;      // a failure is held back until its re-run ends
+  std::uint64_t transient_failures = 0;    // held-back failures that the re-run contradicted
 };
 
 enum class Transition { none, first_result, went_up, went_down };
@@ -59,10 +62,13 @@ class ResultsStore {
   void configure(const std::vector<CheckConfig>& checks);
   // Records a run of the check with this series key; ignored if it is no longer configured.
   Transition record(const std::string& series_key, const RunRecord& run);
+  // A failed run held back until a re-run confirms it: it counts among the runs by result and
+  // in the latency histogram, but leaves the check's state (up, last result, facts) as it was.
+  void record_unconfirmed_failure(const std::string& series_key, const RunRecord& run);
   // Calls `visit` for every series, in check-name order, under the store's lock.
   void visit(const std::function<void(const CheckSeries&)>& visit) const;
   std::size_t size() const;
-  // Total runs recorded for one check (all reasons): tests wait on this.
+  // Results recorded for one check (record(), not held-back failures): tests wait on this.
   std::uint64_t runs(const std::string& series_key) const;
   // Blocks until runs(series_key) >= count or `limit` passes; returns whether it got there.
   bool wait_for_runs(const std::string& series_key, std::uint64_t count, std::chrono::milliseconds limit) const;

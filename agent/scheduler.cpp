@@ -196,6 +196,26 @@ void Scheduler::cancel(const std::shared_ptr<Job>& job) {
   });
 }
 
+asio::awaitable<std::optional<RunRecord>> Scheduler::run_limited(std::shared_ptr<Job> job,
+                                                                 std::optional<Clock::time_point> scheduled) {
+  if (!co_await limit_.acquire()) co_return std::nullopt;
+  struct Slot {
+    ConcurrencyLimit& limit;
+    AgentHealth& health;
+    ~Slot() {
+      --health.probes_in_flight;
+      limit.release();
+    }
+  } slot{limit_, health_};
+  ++health_.probes_in_flight;
+  if (job->stopped) co_return std::nullopt;
+
+  if (scheduled) health_.scheduler_lag.Observe(std::chrono::duration<double>(Clock::now() - *scheduled).count());
+  RunRecord run = co_await run_probe(job->check, resolver_);
+  if (job->stopped) co_return std::nullopt;  // removed or replaced while running: its result is not reported
+  co_return run;
+}
+
 asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
   const Clock::duration interval = job->check.interval;
   Clock::time_point next = Clock::now() + spread_offset(job->check.name, interval);
@@ -206,26 +226,30 @@ asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
     if (job->stopped) co_return;
     const Clock::time_point scheduled = next;
 
-    if (!co_await limit_.acquire()) co_return;
-    struct Slot {
-      ConcurrencyLimit& limit;
-      AgentHealth& health;
-      ~Slot() {
-        --health.probes_in_flight;
-        limit.release();
-      }
-    } slot{limit_, health_};
-    ++health_.probes_in_flight;
-    if (job->stopped) co_return;
+    std::optional<RunRecord> run = co_await run_limited(job, scheduled);
+    if (!run) co_return;
+    // A check that was up goes down only when a re-run fails too, and only if that re-run can
+    // end before the next scheduled one (it never delays the schedule). The slot is released
+    // during the pause, so a wide outage does not hold the limit idle.
+    const bool confirm = run->reason != reason::success && job->check.confirm_failures && !job->down &&
+                         Clock::now() + job->check.confirm_delay + job->check.timeout <= scheduled + interval;
+    if (confirm) {
+      store_.record_unconfirmed_failure(job->series_key, *run);
+      const std::string first_reason(run->reason);
+      timer.expires_after(job->check.confirm_delay);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (job->stopped) co_return;
+      run = co_await run_limited(job, std::nullopt);
+      if (!run) co_return;
+      if (run->reason == reason::success)
+        log::debug("transient failure: the re-run succeeded", {{"check", job->check.name}, {"reason", first_reason}});
+    }
 
-    health_.scheduler_lag.Observe(std::chrono::duration<double>(Clock::now() - scheduled).count());
-    RunRecord run = co_await run_probe(job->check, resolver_);
-    if (job->stopped) co_return;  // removed or replaced while running: its result is not reported
-
-    const Transition change = store_.record(job->series_key, run);
-    if (change == Transition::went_down || (change == Transition::first_result && run.reason != reason::success))
+    const Transition change = store_.record(job->series_key, *run);
+    job->down = run->reason != reason::success;
+    if (change == Transition::went_down || (change == Transition::first_result && job->down))
       log::warn("check down", {{"check", job->check.name}, {"target", job->check.target.to_string()},
-                               {"reason", run.reason}, {"detail", run.detail}});
+                               {"reason", run->reason}, {"detail", run->detail}});
     else if (change == Transition::went_up || change == Transition::first_result)
       log::info("check up", {{"check", job->check.name}, {"target", job->check.target.to_string()}});
 

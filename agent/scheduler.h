@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,11 +72,16 @@ class Scheduler {
     asio::cancellation_signal stop_signal;
     bool stopped = false;   // removed: its results are no longer wanted
     bool finished = false;  // its loop has ended
+    bool down = false;      // its last recorded result was a failure
   };
 
   void start(const CheckConfig& check);
   void cancel(const std::shared_ptr<Job>& job);
   asio::awaitable<void> run_check(std::shared_ptr<Job> job);
+  // One run under the concurrency limit; empty when cancelled or the check was removed. The
+  // scheduler's lag is observed for scheduled runs, not for confirmation re-runs.
+  asio::awaitable<std::optional<RunRecord>> run_limited(std::shared_ptr<Job> job,
+                                                        std::optional<Clock::time_point> scheduled);
 
   asio::io_context& io_;
   ResultsStore& store_;

@@ -25,6 +25,8 @@ test_packages=(
   clang-14 libclang-rt-14-dev  # libFuzzer for the parsers of untrusted bytes
   yaz                     # yaz-ztest: a real Z39.50 server for the z3950 probe tests
   slapd                   # a real LDAP server (throwaway config) for the ldap probe tests
+  prometheus prometheus-alertmanager  # promtool, amtool, and the real engines of the alerting test
+  python3-yaml            # the alerting test reads and adapts the shipped YAML configs
 )
 
 packages=("${build_packages[@]}")

@@ -92,6 +92,9 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
   auto last_run = family("connectivity_last_run_timestamp_seconds", "Unix time the check's last run ended.", MetricType::Gauge);
   auto required = family("connectivity_check_required", "1 when the check is required (its failure should page), else 0.", MetricType::Gauge);
   auto interval = family("connectivity_check_interval_seconds", "The check's configured interval.", MetricType::Gauge);
+  auto transient = family("connectivity_transient_failures_total",
+                          "Failed runs of an up check that the confirmation re-run contradicted: the check stayed up.",
+                          MetricType::Counter);
 
   std::map<std::string_view, MetricFamily> facts;  // by metric name, in name order
 
@@ -121,6 +124,9 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
     latency.metric.push_back(std::move(labelled));
     required.metric.push_back(gauge(s.labels, s.required ? 1 : 0));
     interval.metric.push_back(gauge(s.labels, s.interval_seconds));
+    ClientMetric contradicted = with_labels(s.labels);
+    contradicted.counter.value = static_cast<double>(s.transient_failures);
+    transient.metric.push_back(std::move(contradicted));
     if (!s.has_run) return;
     up.metric.push_back(gauge(s.labels, s.up ? 1 : 0));
     for (std::size_t i = 0; i < s.kind->phases.size(); ++i)
@@ -157,7 +163,7 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
   }
 
   std::vector<MetricFamily> out;
-  for (auto* f : {&up, &phase, &latency, &runs, &last_result, &last_success, &last_run, &required, &interval, &build,
+  for (auto* f : {&up, &phase, &latency, &runs, &last_result, &last_success, &last_run, &required, &interval, &transient, &build,
                   &reload_ok, &reload_ts, &reloads, &lag, &in_flight, &checks, &skipped})
     if (!f->metric.empty()) out.push_back(std::move(*f));
   for (auto& [name, f] : facts) out.push_back(std::move(f));

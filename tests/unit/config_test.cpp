@@ -121,6 +121,34 @@ TEST(Config, ParsesAValidConfig) {
   EXPECT_FALSE(v6.required);
   EXPECT_EQ(v6.labels, (Labels{{"site", "main-library"}}));
   EXPECT_NE(v6.options_text.find("ipv6"), std::string::npos);
+  // Failures are confirmed by a re-run unless a check or [agent] says otherwise.
+  EXPECT_TRUE(oclc.confirm_failures);
+  EXPECT_EQ(oclc.confirm_delay, 1s);
+}
+
+TEST(Config, ConfirmationIsSetForTheAgentAndPerCheck) {
+  const Config c = parse_config(R"(
+[agent]
+confirm_delay = "2s"
+confirm_failures = false
+[[check]]
+name = "inherits"
+probe = "tcp"
+target = "h:1"
+[[check]]
+name = "own"
+probe = "tcp"
+target = "h:2"
+confirm_failures = true
+)", "test.toml");
+  ASSERT_EQ(c.checks.size(), 2u);
+  EXPECT_FALSE(c.checks[0].confirm_failures);
+  EXPECT_TRUE(c.checks[1].confirm_failures);
+  EXPECT_EQ(c.checks[1].confirm_delay, 2s);
+  EXPECT_EQ(parse_config("", "empty.toml").agent.interval, 15s);
+  CheckConfig toggled = c.checks[1];
+  toggled.confirm_failures = false;
+  EXPECT_FALSE(toggled.same_schedule_as(c.checks[1]));  // a reload restarts its schedule
 }
 
 TEST(Config, EveryErrorNamesFileLineColumnAndKey) {
@@ -154,6 +182,8 @@ TEST(Config, EveryErrorNamesFileLineColumnAndKey) {
       {"TOML syntax", "[agent\nlisten = 1\n", "test.toml:1:7: "},
       {"agent timeout over interval", "[agent]\ninterval = \"1s\"\ntimeout = \"5s\"\n", "[agent]: default timeout 5s is longer than the default interval 1s"},
       {"zero duration", head + "target = \"h:1\"\ninterval = \"0s\"\n", "key \"interval\": must be greater than zero"},
+      {"zero confirm delay", "[agent]\nconfirm_delay = \"0s\"\n", "test.toml:2:17: [agent]: key \"confirm_delay\": must be greater than zero"},
+      {"confirm not a boolean", head + "target = \"h:1\"\nconfirm_failures = 1\n", "test.toml:5:20: check \"a\": key \"confirm_failures\": must be true or false"},
   };
   for (const auto& c : cases) {
     const std::string message = error_of(c.text);

@@ -106,6 +106,7 @@ TEST_F(RunningAgent, ServesSeriesForOpenAndRefusedTargets) {
   EXPECT_EQ(value_of(samples, "connectivity_check_required", {{"check", "closed"}}), 0.0);
   EXPECT_EQ(value_of(samples, "connectivity_check_required", {{"check", "open"}}), 1.0);
   EXPECT_EQ(value_of(samples, "connectivity_check_interval_seconds", {{"check", "open"}}), 0.1);
+  EXPECT_EQ(value_of(samples, "connectivity_transient_failures_total", {{"check", "closed"}}), 0.0);
   EXPECT_EQ(value_of(samples, "connectivity_agent_build_info", {{"version", std::string(agent_version())}}), 1.0);
   EXPECT_EQ(value_of(samples, "connectivity_agent_config_last_reload_successful"), 1.0);
   EXPECT_GT(*value_of(samples, "connectivity_agent_config_last_reload_success_timestamp_seconds"), 1.7e9);

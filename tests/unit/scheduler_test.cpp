@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <limits>
 
@@ -265,6 +266,100 @@ TEST(Scheduler, AProbeThatThrowsIsRecordedAsError) {
   h.scheduler->apply({check});
   ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
   EXPECT_EQ(h.series("throws")->last_reason, reason::error);
+}
+
+// Answers each run with the next result of its script (the last one repeats), at once.
+class SequenceProbe final : public Probe {
+ public:
+  SequenceProbe(Observations& seen, std::vector<std::string_view> script) : seen_(seen), script_(std::move(script)) {}
+  asio::awaitable<ProbeResult> run(ProbeContext& ctx) const override {
+    const std::size_t n = seen_.starts.size();
+    seen_.starts.push_back(Clock::now());
+    ctx.begin_phase("work");
+    co_return ProbeResult{script_[std::min(n, script_.size() - 1)], "scripted"};
+  }
+
+ private:
+  Observations& seen_;
+  std::vector<std::string_view> script_;
+};
+
+CheckConfig confirming_check(std::string name, Observations& seen, std::vector<std::string_view> script) {
+  auto check = scripted_check(std::move(name), std::make_shared<SequenceProbe>(seen, std::move(script)), 500ms, 50ms);
+  check.confirm_delay = 30ms;
+  return check;
+}
+
+std::uint64_t runs_with(const CheckSeries& s, std::string_view result) {
+  auto it = std::find(s.reasons.begin(), s.reasons.end(), result);
+  return it == s.reasons.end() ? 0 : s.runs_by_reason[static_cast<std::size_t>(it - s.reasons.begin())];
+}
+
+TEST(Scheduler, AFailureThatTheReRunContradictsLeavesTheCheckUp) {
+  Harness h;
+  Observations seen;
+  auto check = confirming_check("blip", seen, {reason::timeout, reason::success});
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
+  const auto* s = h.series("blip");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->up);
+  EXPECT_EQ(s->last_reason, reason::success);
+  EXPECT_EQ(s->transient_failures, 1u);
+  EXPECT_EQ(runs_with(*s, reason::timeout), 1u);  // the lost run still counts by its result
+  EXPECT_EQ(runs_with(*s, reason::success), 1u);
+  ASSERT_EQ(seen.starts.size(), 2u);
+  EXPECT_GE(seen.starts[1] - seen.starts[0], 30ms);  // the re-run waits its delay
+}
+
+TEST(Scheduler, AFailureTheReRunConfirmsTakesTheCheckDown) {
+  Harness h;
+  Observations seen;
+  auto check = confirming_check("outage", seen, {reason::success, reason::refused});
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 2; }, 5s));
+  const auto* s = h.series("outage");
+  ASSERT_NE(s, nullptr);
+  EXPECT_FALSE(s->up);
+  EXPECT_EQ(s->last_reason, reason::refused);
+  EXPECT_EQ(s->transient_failures, 0u);
+  EXPECT_EQ(runs_with(*s, reason::refused), 2u);  // the failed run and its confirmation
+  EXPECT_EQ(seen.starts.size(), 3u);
+}
+
+TEST(Scheduler, ACheckAlreadyDownIsNotReRun) {
+  Harness h;
+  Observations seen;
+  auto check = confirming_check("dead", seen, {reason::refused});
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 3; }, 5s));
+  // The first slot confirms (two runs); every later slot runs once.
+  EXPECT_EQ(seen.starts.size(), 4u);
+  EXPECT_EQ(runs_with(*h.series("dead"), reason::refused), 4u);
+}
+
+TEST(Scheduler, WithoutConfirmationOneFailureTakesTheCheckDown) {
+  Harness h;
+  Observations seen;
+  auto check = confirming_check("unconfirmed", seen, {reason::timeout, reason::success});
+  check.confirm_failures = false;
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
+  EXPECT_FALSE(h.series("unconfirmed")->up);
+  EXPECT_EQ(seen.starts.size(), 1u);
+}
+
+TEST(Scheduler, NoReRunWhenItCouldNotEndBeforeTheNextSlot) {
+  Harness h;
+  Observations seen;
+  auto check = confirming_check("tight", seen, {reason::timeout, reason::success});
+  check.interval = 100ms;  // a 60 ms pause and a 50 ms timeout do not fit in the 100 ms left
+  check.confirm_delay = 60ms;
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
+  EXPECT_FALSE(h.series("tight")->up);
+  EXPECT_EQ(h.series("tight")->transient_failures, 0u);
+  EXPECT_EQ(h.health.skipped_runs.load(), 0u);
 }
 
 TEST(Scheduler, StopEndsEveryLoopAndReportsIt) {
