@@ -60,7 +60,7 @@ void ResultsStore::configure(const std::vector<CheckConfig>& checks) {
   series_ = std::move(next);
 }
 
-Transition ResultsStore::record(const std::string& series_key, const RunRecord& run) {
+Transition ResultsStore::record(const std::string& series_key, const RunRecord& run, bool confirms) {
   Transition transition = Transition::none;
   {
     std::lock_guard lock(mutex_);
@@ -73,8 +73,7 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
                  : up         ? Transition::went_up
                               : Transition::went_down;
     s.last_reason = count_run(s, run);
-    if (s.awaiting_confirmation && up) ++s.transient_failures;
-    s.awaiting_confirmation = false;
+    if (confirms && up) ++s.transient_failures;
     ++s.results;
     s.has_run = true;
     s.up = up;
@@ -97,9 +96,7 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
 void ResultsStore::record_unconfirmed_failure(const std::string& series_key, const RunRecord& run) {
   std::lock_guard lock(mutex_);
   auto it = series_.find(series_key);
-  if (it == series_.end()) return;
-  count_run(*it->second, run);
-  it->second->awaiting_confirmation = true;
+  if (it != series_.end()) count_run(*it->second, run);
 }
 
 void ResultsStore::visit(const std::function<void(const CheckSeries&)>& visit) const {

@@ -48,9 +48,8 @@ struct CheckSeries {
   std::vector<Fact> last_facts;
   double last_run_timestamp = 0;
   double last_success_timestamp = 0;  // 0 until the first success
-  std::uint64_t results = 0;               // runs that set the state (record())
-  bool awaiting_confirmation = false;      // a failure is held back until its re-run ends
-  std::uint64_t transient_failures = 0;    // held-back failures that the re-run contradicted
+  std::uint64_t results = 0;             // runs that set the state (record())
+  std::uint64_t transient_failures = 0;  // held-back failures that the re-run contradicted
 };
 
 enum class Transition { none, first_result, went_up, went_down };
@@ -61,7 +60,9 @@ class ResultsStore {
   // keep their counters, series of removed checks are dropped, new ones start at zero.
   void configure(const std::vector<CheckConfig>& checks);
   // Records a run of the check with this series key; ignored if it is no longer configured.
-  Transition record(const std::string& series_key, const RunRecord& run);
+  // `confirms` marks the re-run of a held-back failure: when it succeeded, the failure was
+  // transient.
+  Transition record(const std::string& series_key, const RunRecord& run, bool confirms = false);
   // A failed run held back until a re-run confirms it: it counts among the runs by result and
   // in the latency histogram, but leaves the check's state (up, last result, facts) as it was.
   void record_unconfirmed_failure(const std::string& series_key, const RunRecord& run);

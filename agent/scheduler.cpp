@@ -245,7 +245,7 @@ asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
         log::debug("transient failure: the re-run succeeded", {{"check", job->check.name}, {"reason", first_reason}});
     }
 
-    const Transition change = store_.record(job->series_key, *run);
+    const Transition change = store_.record(job->series_key, *run, confirm);
     job->down = run->reason != reason::success;
     if (change == Transition::went_down || (change == Transition::first_result && job->down))
       log::warn("check down", {{"check", job->check.name}, {"target", job->check.target.to_string()},

@@ -27,6 +27,7 @@ test_packages=(
   slapd                   # a real LDAP server (throwaway config) for the ldap probe tests
   prometheus prometheus-alertmanager  # promtool, amtool, and the real engines of the alerting test
   python3-yaml            # the alerting test reads and adapts the shipped YAML configs
+  dpkg-dev lintian systemd  # the .deb: shlibdeps and dpkg-buildflags, lintian, systemd-analyze verify
 )
 
 packages=("${build_packages[@]}")

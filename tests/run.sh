@@ -3,7 +3,8 @@
 # builds with warnings as errors, and runs every test (ctest: unit tests and the end-to-end
 # test of the binary), then again under AddressSanitizer+UndefinedBehaviorSanitizer, and the
 # threaded parts (scheduler, running agent) under ThreadSanitizer, and last the libFuzzer
-# targets for a bounded time (FUZZ_SECONDS per target, default 60).
+# targets for a bounded time (FUZZ_SECONDS per target, default 60), and then the Debian package
+# (built, linted, installed with apt-get, started as the service would run it, purged).
 # Run as root for the network-namespace tests (they skip, saying so, otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,3 +34,7 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 
 echo "== libFuzzer (clang, ASan+UBSan), ${FUZZ_SECONDS:-60}s per target"
 bash tests/fuzz/run.sh
+
+echo "== Debian package (build, lintian, apt-get install, start as the service user, purge)"
+# From the release build above (already built; cpack takes only what install() names).
+JOBS="$jobs" bash tests/package/deb_test.sh build/release
