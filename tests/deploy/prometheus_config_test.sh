@@ -5,12 +5,7 @@
 # writes, and every target is well formed).
 set -euo pipefail
 repo=$1
-failures=0
-expect() {  # expect DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then echo "ok    $what"; else echo "FAIL  $what"; failures=$((failures + 1)); fi
-}
+source "$(dirname "$0")/../support/expect.sh"
 routes_to() {  # routes_to RECEIVER LABEL=VALUE...: amtool names exactly that receiver
   local want=$1
   shift
@@ -37,5 +32,5 @@ lists_targets() { python3 "$repo/tests/e2e/dashboard_exprs.py" list "$repo"/dash
 expect "every dashboard target is well formed" lists_targets
 expect "the provisioning files are YAML" python3 -c 'import sys, yaml; [yaml.safe_load(open(p)) for p in sys.argv[1:]]' \
   "$repo"/deploy/grafana/provisioning/*/*.yml "$repo"/deploy/prometheus/file_sd/*.yml
-echo "$failures failure(s)"
-[ "$failures" -eq 0 ]
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -6,11 +6,12 @@
 set -u
 AGENT=$1
 CONFIGS=$2
+# The Python peers import their protocol stand-ins from tests/support.
+SUPPORT_DIR=$(cd "$(dirname "$0")/../support" && pwd)
+export SUPPORT_DIR
 work=$(mktemp -d)
 ns=""
 agent_pid=""
-passed=0
-failed=0
 
 cleanup() {
   [ -n "$agent_pid" ] && kill -9 "$agent_pid" 2>/dev/null
@@ -21,13 +22,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
-expect() {  # expect DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
+source "$(dirname "$0")/../support/expect.sh"
 # Waits (bounded: N tries 100 ms apart) until FILE contains PATTERN.
 wait_for_line() {
   local file=$1 pattern=$2 tries=${3:-100}
@@ -87,22 +82,15 @@ expect "validate of a missing file exits 2" test $? -eq 2
 # reading a PRELOGIN and answering as SQL Server 2019 that requires encryption (the
 # answer's bytes laid out as MS-TDS 2.2.6.5 has them).
 cat > "$work/peers.py" <<'PY'
-import select, socket, sys, time
-answer = bytes.fromhex("0401002b00000100" "00001a000601002000010200210001030022000004002200" "01ff"
-                       "0f00103900000300" "00")
+import os, select, socket, sys, time
+sys.path.insert(0, os.environ["SUPPORT_DIR"])
+from tds_standin import answer_prelogin
 
 def listener(port_file, port=0):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port)); s.listen(64)
     open(port_file, "w").write(str(s.getsockname()[1]))
     return s
-
-def answer_prelogin(c):
-    c.settimeout(5)
-    header = c.recv(8)
-    if len(header) == 8 and header[0] == 0x12:
-        c.recv(int.from_bytes(header[2:4], "big") - 8)
-        c.sendall(answer)
 
 # Optional fixed ports (argv 3 and 4), for a network namespace of the test's own.
 fixed = [int(p) for p in sys.argv[3:5]] or [0, 0]

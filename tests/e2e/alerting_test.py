@@ -37,7 +37,9 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
 import dashboard_exprs  # noqa: E402
+from tds_standin import answer_prelogin  # noqa: E402
 
 AGENT, REPO = sys.argv[1], sys.argv[2]
 INSIDE = "--inside-netns" in sys.argv
@@ -130,9 +132,6 @@ class Listener:
         self.sock.close()
 
 
-# SQL Server 2019's PRELOGIN answer, requiring encryption, as MS-TDS 2.2.6.5 lays it out.
-PRELOGIN_ANSWER = bytes.fromhex("0401002b00000100" "00001a000601002000010200210001030022000004002200" "01ff"
-                                "0f00103900000300" "00")
 
 
 def echo(c):
@@ -153,14 +152,6 @@ def serve_browser(sock, tds_port):
             return
         if request[:1] == b"\x04":
             sock.sendto(b"\x05" + len(record).to_bytes(2, "little") + record, peer)
-
-
-def answer_prelogin(c):
-    c.settimeout(2)
-    header = c.recv(8)
-    if len(header) == 8 and header[0] == 0x12:
-        c.recv(int.from_bytes(header[2:4], "big") - 8)
-        c.sendall(PRELOGIN_ANSWER)
 
 
 class Http(http.server.BaseHTTPRequestHandler):

@@ -31,8 +31,6 @@ work=$(mktemp -d)
 chmod 755 "$work"  # the agent runs as nobody and reads its config here; _apt reads the .deb
 agent_pid=""
 installed=""
-passed=0
-failed=0
 
 cleanup() {
   if [ -n "$agent_pid" ]; then kill -9 "$agent_pid" 2>/dev/null || true; fi
@@ -43,13 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok - $1"; passed=$((passed + 1)); }
-not_ok() { echo "not ok - $1"; failed=$((failed + 1)); }
-expect() {  # expect DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
+source tests/support/expect.sh
 listed() { grep -qxF "$1" "$work/contents.txt"; }
 
 # --- build and package ----------------------------------------------------------------
