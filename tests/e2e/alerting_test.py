@@ -253,7 +253,7 @@ def start_peers(ports):
 
 
 def agent_config(ports, inbound):
-    def check(name, probe, target, labels, extra=""):
+    def check_toml(name, probe, target, labels, extra=""):
         label_text = ", ".join(f'{k} = "{v}"' for k, v in labels.items())
         return f'[[check]]\nname = "{name}"\nprobe = "{probe}"\ntarget = "{target}"\nlabels = {{ {label_text} }}\n{extra}\n'
 
@@ -263,25 +263,25 @@ def agent_config(ports, inbound):
     if not SHIPPED:
         text += 'interval = "1s"\ntimeout = "500ms"\nconfirm_delay = "100ms"\n'
     text += "\n"
-    text += check("outage-port", "tcp", f"127.0.0.1:{ports['outage']}",
+    text += check_toml("outage-port", "tcp", f"127.0.0.1:{ports['outage']}",
                   {"vendor": "atlas", "system": "outage-test", "direction": "inbound", "doc": "ILLiad required ports: Odyssey Electronic Delivery (7968)"})
-    text += check("outage-port-drop", "tcp", f"127.0.0.1:{ports['outage_drop']}",
+    text += check_toml("outage-port-drop", "tcp", f"127.0.0.1:{ports['outage_drop']}",
                   {"vendor": "atlas", "system": "outage-test-drop", "direction": "inbound", "doc": "ILLiad required ports: Odyssey Electronic Delivery (7968)"})
-    text += check("illiad-odyssey", "tcp", f"127.0.0.1:{ports['open']}", dict(illiad, direction="inbound"))
-    text += check("oclc-webservices", "tls", f"127.0.0.1:{ports['tls']}", dict(oclc, doc="ILLiad required ports: OCLC Connectivity (443, webservices.oclc.org)"),
+    text += check_toml("illiad-odyssey", "tcp", f"127.0.0.1:{ports['open']}", dict(illiad, direction="inbound"))
+    text += check_toml("oclc-webservices", "tls", f"127.0.0.1:{ports['tls']}", dict(oclc, doc="ILLiad required ports: OCLC Connectivity (443, webservices.oclc.org)"),
                   '[check.tls]\nserver_name = "localhost"\n')
-    text += check("oclc-article-exchange", "http", f"http://127.0.0.1:{ports['closed']}/articleexchange/", oclc)
-    text += check("illiad-sql", "tds", f"127.0.0.1:{ports['tds']}", dict(illiad, doc="ILLiad required ports: SQL Ports (1433 or 1344)"),
+    text += check_toml("oclc-article-exchange", "http", f"http://127.0.0.1:{ports['closed']}/articleexchange/", oclc)
+    text += check_toml("illiad-sql", "tds", f"127.0.0.1:{ports['tds']}", dict(illiad, doc="ILLiad required ports: SQL Ports (1433 or 1344)"),
                   f'[check.tds]\ninstance = "ILLIAD"\nbrowser = true\nbrowser_port = {ports["browser"]}\n')
-    text += check("illiad-iso-ill", "isoill", f"127.0.0.1:{ports['ill']}", dict(illiad, direction="inbound"), "[check.isoill]\nstatus_query = true\n")
-    text += check("illiad-sql-dr", "tds", f"127.0.0.1:{ports['closed']}", illiad)
-    text += check("illiad-sql-wrong-port", "tds", f"127.0.0.1:{ports['ill']}", illiad)
-    text += check("illiad-web-pages", "http", f"http://127.0.0.1:{ports['http']}/illiad/logon.html", dict(illiad, direction="inbound"))
-    text += check("catalogue-z3950", "z3950", f"127.0.0.1:{ports['z3950']}", {"vendor": "talis", "system": "courseflow", "direction": "inbound"},
+    text += check_toml("illiad-iso-ill", "isoill", f"127.0.0.1:{ports['ill']}", dict(illiad, direction="inbound"), "[check.isoill]\nstatus_query = true\n")
+    text += check_toml("illiad-sql-dr", "tds", f"127.0.0.1:{ports['closed']}", illiad)
+    text += check_toml("illiad-sql-wrong-port", "tds", f"127.0.0.1:{ports['ill']}", illiad)
+    text += check_toml("illiad-web-pages", "http", f"http://127.0.0.1:{ports['http']}/illiad/logon.html", dict(illiad, direction="inbound"))
+    text += check_toml("catalogue-z3950", "z3950", f"127.0.0.1:{ports['z3950']}", {"vendor": "talis", "system": "courseflow", "direction": "inbound"},
                   '[check.z3950]\ndatabase = "Default"\nquery = "7"\n')
-    text += check("illiad-ldap", "ldap", f"127.0.0.1:{ports['ldap']}", illiad)
-    text += check("oclc-dns", "dns", "webservices.oclc.org", oclc, f'[check.dns]\nserver = "127.0.0.1:{ports["dns"]}"\nrecord_types = ["A"]\n')
-    text += check("illiad-rdp", "tcp", f"127.0.0.1:{ports['closed']}", dict(illiad, direction="inbound"), "required = false\n")
+    text += check_toml("illiad-ldap", "ldap", f"127.0.0.1:{ports['ldap']}", illiad)
+    text += check_toml("oclc-dns", "dns", "webservices.oclc.org", oclc, f'[check.dns]\nserver = "127.0.0.1:{ports["dns"]}"\nrecord_types = ["A"]\n')
+    text += check_toml("illiad-rdp", "tcp", f"127.0.0.1:{ports['closed']}", dict(illiad, direction="inbound"), "required = false\n")
     if inbound:
         for name, port in (("talis-inbound", ports["open"]), ("talis-inbound-closed", ports["closed"])):
             text += (f'[[inbound]]\nname = "{name}"\nport = {port}\ninterface = "lo"\nexpect_within = "1m"\n'
