@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <iterator>
 
 namespace connectivity {
 
@@ -58,15 +59,23 @@ void ResultsStore::configure(const std::vector<CheckConfig>& checks) {
     }
   }
   series_ = std::move(next);
+  by_key_.clear();
+  by_key_.reserve(series_.size());
+  for (const auto& [key, series] : series_) by_key_.emplace(key, series.get());
+}
+
+CheckSeries* ResultsStore::find(std::string_view series_key) const {
+  auto it = by_key_.find(series_key);
+  return it == by_key_.end() ? nullptr : it->second;
 }
 
 Transition ResultsStore::record(const std::string& series_key, const RunRecord& run, bool confirms) {
   Transition transition = Transition::none;
   {
     std::lock_guard lock(mutex_);
-    auto it = series_.find(series_key);
-    if (it == series_.end()) return Transition::none;
-    CheckSeries& s = *it->second;
+    CheckSeries* found = find(series_key);
+    if (!found) return Transition::none;
+    CheckSeries& s = *found;
     const bool up = run.reason == reason::success;
     transition = !s.has_run ? Transition::first_result
                  : up == s.up ? Transition::none
@@ -95,13 +104,21 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
 
 void ResultsStore::record_unconfirmed_failure(const std::string& series_key, const RunRecord& run) {
   std::lock_guard lock(mutex_);
-  auto it = series_.find(series_key);
-  if (it != series_.end()) count_run(*it->second, run);
+  if (CheckSeries* found = find(series_key)) count_run(*found, run);
 }
 
 void ResultsStore::visit(const std::function<void(const CheckSeries&)>& visit) const {
-  std::lock_guard lock(mutex_);
-  for (const auto& [key, series] : series_) visit(*series);
+  // A batch at a time: one lock over a scrape of 10,000 checks held record(), and with it the
+  // scheduler's thread, for the whole second the scrape took (lag p99 284 ms in tests/bench).
+  constexpr std::size_t kBatch = 64;
+  std::string last_visited;
+  for (bool first = true;; first = false) {
+    std::lock_guard lock(mutex_);
+    auto it = first ? series_.begin() : series_.upper_bound(last_visited);
+    for (std::size_t n = 0; n < kBatch && it != series_.end(); ++n, ++it) visit(*it->second);
+    if (it == series_.end()) return;
+    last_visited = std::prev(it)->first;
+  }
 }
 
 std::size_t ResultsStore::size() const {

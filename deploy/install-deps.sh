@@ -28,6 +28,7 @@ test_packages=(
   prometheus prometheus-alertmanager  # promtool, amtool, and the real engines of the alerting test
   python3-yaml            # the alerting test reads and adapts the shipped YAML configs
   dpkg-dev lintian systemd  # the .deb: shlibdeps and dpkg-buildflags, lintian, systemd-analyze verify
+  prometheus-blackbox-exporter  # the benchmark's peer: the same probes, side by side (tests/bench)
 )
 
 packages=("${build_packages[@]}")
