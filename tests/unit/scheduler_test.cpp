@@ -102,6 +102,28 @@ struct Harness {
   std::unique_ptr<Scheduler> scheduler;
 };
 
+// A scrape visits the store a batch of series at a time (so record() is not held off for a
+// whole scrape): across the batches every series is still seen once, in order.
+TEST(ResultsStore, VisitSeesEverySeriesOnceInOrderAcrossBatches) {
+  ResultsStore store;
+  std::vector<CheckConfig> checks;
+  for (int i = 0; i < 200; ++i) {
+    std::string name = std::to_string(1000 + i);
+    checks.push_back(scripted_check("check-" + name, nullptr, 1s, 1s));
+  }
+  store.configure(checks);
+  std::vector<std::string> seen;
+  store.visit([&](const CheckSeries& s) { seen.push_back(s.labels[0].second); });
+  ASSERT_EQ(seen.size(), checks.size());
+  for (std::size_t i = 0; i < checks.size(); ++i) EXPECT_EQ(seen[i], checks[i].name);
+
+  RunRecord run;
+  run.reason = reason::success;
+  EXPECT_EQ(store.record(checks.back().series_key(), run), Transition::first_result);
+  EXPECT_EQ(store.runs(checks.back().series_key()), 1u);
+  EXPECT_EQ(store.record("no such key", run), Transition::none);
+}
+
 TEST(Schedule, SpreadOffsetsCoverTheIntervalEvenly) {
   const auto interval = 10s;
   std::array<int, 10> deciles{};
