@@ -7,6 +7,7 @@
 // Prints "ready" on stdout once every port listens (the runner waits for that line), then
 // serves until SIGTERM/SIGINT or stdin closes, and prints what it served.
 #include "bench_common.h"
+#include "tests/support/tds_server.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -28,13 +29,6 @@ namespace {
 
 volatile sig_atomic_t stop_requested = 0;
 void request_stop(int) { stop_requested = 1; }
-
-// SQL Server 2019's PRELOGIN answer (MS-TDS 2.2.6.5: VERSION 15.0.4153, ENCRYPTION=required,
-// INSTOPT=match, THREADID, MARS=off), the same bytes the end-to-end tests' stand-in sends.
-constexpr std::array<std::uint8_t, 43> kPreloginAnswer{
-    0x04, 0x01, 0x00, 0x2b, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x1a, 0x00, 0x06, 0x01, 0x00,
-    0x20, 0x00, 0x01, 0x02, 0x00, 0x21, 0x00, 0x01, 0x03, 0x00, 0x22, 0x00, 0x00, 0x04, 0x00,
-    0x22, 0x00, 0x01, 0xff, 0x0f, 0x00, 0x10, 0x39, 0x00, 0x00, 0x03, 0x00, 0x00};
 
 int listen_on(std::uint16_t port) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -95,6 +89,10 @@ int main(int argc, char** argv) {
   if (answer_timer < 0) bench::die("timerfd_create");
   watch(answer_timer, EPOLLIN);
 
+  // SQL Server 2019's answer (MS-TDS 2.2.6.5), encryption required, from the tests' own builder.
+  connectivity::testing::PreloginAnswer answer;
+  answer.encryption = 0x03;
+  const connectivity::testing::Bytes prelogin_answer = answer.packet();
   std::unordered_map<int, TdsConnection> tds;
   std::deque<int> answer_queue;  // a fixed delay: answers fall due in arrival order
   std::uint64_t accepted = 0, tds_answered = 0, tds_dropped = 0;
@@ -159,7 +157,7 @@ int main(int argc, char** argv) {
       const int fd = answer_queue.front();
       answer_queue.pop_front();
       late_ns_max = std::max(late_ns_max, now - tds[fd].answer_at_ns);
-      if (write(fd, kPreloginAnswer.data(), kPreloginAnswer.size()) == static_cast<ssize_t>(kPreloginAnswer.size()))
+      if (write(fd, prelogin_answer.data(), prelogin_answer.size()) == static_cast<ssize_t>(prelogin_answer.size()))
         ++tds_answered;
       else
         ++tds_dropped;
