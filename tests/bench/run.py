@@ -169,7 +169,6 @@ class Agent:
                    600, "the agent to serve /-/healthy")
         if self.process.poll() is not None:
             raise BenchError(f"the agent exited with {self.process.returncode}; see {log.name}")
-        self.started = time.monotonic()
 
     @property
     def pid(self):
@@ -186,8 +185,9 @@ LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 class Scrape:
     """One /metrics response, reduced to what the benchmark reads from it."""
 
-    def __init__(self, text, seconds):
+    def __init__(self, text, seconds, midpoint=0.0):
         self.seconds = seconds
+        self.midpoint = midpoint  # when, roughly, the agent read its counters
         self.bytes = len(text.encode())
         self.series = 0
         self.results = {}         # probes_total summed over checks, by result
@@ -234,9 +234,7 @@ def scrape(port=AGENT_PORT):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=300) as response:
         text = response.read().decode()
     ended = time.monotonic()
-    result = Scrape(text, ended - started)
-    result.midpoint = (started + ended) / 2
-    return result
+    return Scrape(text, ended - started, (started + ended) / 2)
 
 
 def histogram_quantile(q, buckets):
