@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   std::unordered_map<int, TdsConnection> tds;
   std::deque<int> answer_queue;  // a fixed delay: answers fall due in arrival order
   std::uint64_t accepted = 0, tds_answered = 0, tds_dropped = 0;
-  std::int64_t late_ns_max = 0;  // how far past its due time the latest answer went out
+  std::int64_t late_ns_max = 0;  // the most any answer went out past its due time
   std::printf("ready\n");
   std::fflush(stdout);
 

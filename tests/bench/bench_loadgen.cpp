@@ -28,7 +28,6 @@ namespace {
 
 struct Connection {
   int fd = -1;
-  bool busy = false;
   std::string buffer;  // the response read so far
 };
 
@@ -174,7 +173,6 @@ int main(int argc, char** argv) {
         else
           ++failed;
         connection.buffer.erase(0, length);
-        connection.busy = false;
         idle.push_back(index);
       }
     }
@@ -189,7 +187,6 @@ int main(int argc, char** argv) {
       next_port = (next_port + 1) % ports;
       if (write(connection.fd, request.data(), request.size()) != static_cast<ssize_t>(request.size()))
         bench::die("write to the exporter");
-      connection.busy = true;
       ++sent;
       --due;
     }
