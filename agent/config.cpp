@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -26,7 +25,9 @@ bool valid_label_name(std::string_view name) {
   return true;
 }
 
-std::optional<std::chrono::milliseconds> read_duration(ConfigTable& table, std::string_view key) {
+// `longest` is a whole number of days (every bound in config.h is).
+std::optional<std::chrono::milliseconds> read_duration(ConfigTable& table, std::string_view key,
+                                                       std::chrono::milliseconds longest) {
   const toml::node* node = table.get(key);
   if (!node) return std::nullopt;
   if (!node->is_string()) table.fail(key, "must be a duration string such as \"30s\" or \"500ms\"");
@@ -34,6 +35,9 @@ std::optional<std::chrono::milliseconds> read_duration(ConfigTable& table, std::
   const auto parsed = parse_duration(text);
   if (!parsed) table.fail(key, "bad duration \"" + text + "\" (use e.g. \"500ms\", \"30s\", \"1m30s\", \"1h\")");
   if (parsed->count() <= 0) table.fail(key, "must be greater than zero");
+  if (*parsed > longest)
+    table.fail(key, "\"" + text + "\" is longer than " + std::to_string(longest / std::chrono::hours(24)) +
+                        "d, the longest " + std::string(key));
   return parsed;
 }
 
@@ -74,14 +78,23 @@ AgentSettings parse_agent(const toml::table& root) {
   const toml::table* table = node->as_table();
   if (!table) throw_config_error(node->source(), "[agent] must be a table");
   ConfigTable reader(table, table->source(), "[agent]");
-  if (auto v = reader.string("listen")) agent.listen = *v;
-  if (auto v = read_duration(reader, "interval")) agent.interval = *v;
-  if (auto v = read_duration(reader, "timeout")) agent.timeout = *v;
+  if (auto v = reader.string("listen")) {
+    // Checked here, with its position: the HTTP server would only refuse it at start, exit 1.
+    if (auto problem = listen_address_problem(*v))
+      reader.fail("listen", "bad listen address \"" + *v + "\": " + *problem +
+                                " (expected host:port, \":port\" or \"[v6-address]:port\", port 0 to 65535)");
+    agent.listen = *v;
+  }
+  if (auto v = read_duration(reader, "interval", kLongestInterval)) agent.interval = *v;
+  if (auto v = read_duration(reader, "timeout", kLongestTimeout)) agent.timeout = *v;
   if (auto v = reader.boolean("confirm_failures")) agent.confirm_failures = *v;
-  if (auto v = read_duration(reader, "confirm_delay")) agent.confirm_delay = *v;
+  if (auto v = read_duration(reader, "confirm_delay", kLongestConfirmDelay)) agent.confirm_delay = *v;
   agent.labels = read_labels(reader, "labels");
-  if (auto v = reader.positive_integer("max_concurrent_probes")) agent.max_concurrent_probes = static_cast<std::size_t>(*v);
-  if (auto v = reader.positive_integer("resolver_threads")) agent.resolver_threads = static_cast<std::size_t>(*v);
+  if (auto v = reader.integer_in_range("max_concurrent_probes", 1, kMaxConcurrentProbes))
+    agent.max_concurrent_probes = static_cast<std::size_t>(*v);
+  if (auto v = reader.integer_in_range("resolver_threads", 1, kMaxResolverThreads))
+    agent.resolver_threads = static_cast<std::size_t>(*v);
+  if (auto v = reader.boolean("allow_empty")) agent.allow_empty = *v;
   reader.finish();
   if (agent.timeout > agent.interval)
     throw_config_error(table->source(), "[agent]: default timeout " + format_duration(agent.timeout) +
@@ -115,8 +128,8 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
     named.fail("target", "bad target \"" + target_text + "\": " + e.what());
   }
 
-  check.interval = read_duration(named, "interval").value_or(agent.interval);
-  check.timeout = read_duration(named, "timeout").value_or(agent.timeout);
+  check.interval = read_duration(named, "interval", kLongestInterval).value_or(agent.interval);
+  check.timeout = read_duration(named, "timeout", kLongestTimeout).value_or(agent.timeout);
   if (check.timeout > check.interval) {
     const toml::node* at = table.get("timeout") ? table.get("timeout") : table.get("interval");
     throw_config_error(at ? at->source() : table.source(),
@@ -142,6 +155,7 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
   ConfigTable options(options_table, options_node ? options_node->source() : table.source(), named.context());
   check.probe = check.kind->make(options);
   options.finish();
+  check.warnings = options.warnings();
   named.finish();
   return check;
 }
@@ -165,7 +179,7 @@ InboundWatchConfig parse_inbound(const toml::table& table, std::size_t index, co
   watch.name = reader.required_string("name");
   reader.set_context("inbound \"" + watch.name + "\"");
   watch.port = read_port(reader, "port");
-  watch.expect_within = read_duration(reader, "expect_within").value_or(watch.expect_within);
+  watch.expect_within = read_duration(reader, "expect_within", kLongestExpectWithin).value_or(watch.expect_within);
   if (auto interface = reader.string("interface")) {
     if (interface->empty()) reader.fail("interface", "must not be empty (\"any\" watches every interface)");
     watch.interface = *interface;
@@ -315,15 +329,27 @@ Config parse_config(std::string_view text, const std::string& source_name, const
                        "unknown top-level key \"" + std::string(key.str()) +
                            "\" (expected [agent], [[check]], [[inbound]], [[include]] or [vars])");
   }
+
+  // An empty file (or /dev/null, or a file of comments) would replace every check with none on
+  // a reload, and report the reload a success.
+  if (config.checks.empty() && config.inbound.empty() && !config.agent.allow_empty) {
+    const std::size_t skipped = config.skipped.size();
+    const std::string why = skipped == 0 ? "an empty or wrong file?"
+                            : skipped == 1 ? "1 optional check skipped: its variables are unset"
+                                           : std::to_string(skipped) + " optional checks skipped: their variables are unset";
+    const std::string message =
+        "no [[check]] or [[inbound]] to run (" + why + "); to run none on purpose, set allow_empty = true in [agent]";
+    if (source_name.starts_with('<')) throw ConfigError(source_name + ": " + message);
+    throw_config_error(toml::source_region{{1, 1}, {1, 1}, std::make_shared<const std::string>(source_name)}, message);
+  }
   return config;
 }
 
 Config load_config_file(const std::string& path, const ProbeRegistry& registry, const ConfigOverrides& overrides) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot read the file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path, registry, overrides);
+  std::string problem;
+  const auto text = read_file_capped(path, kMaxConfigFileBytes, problem);
+  if (!text) throw ConfigError(path + ": " + problem);
+  return parse_config(*text, path, registry, overrides);
 }
 
 Config load_config(const std::optional<std::string>& path, const ConfigOverrides& overrides,
@@ -331,6 +357,37 @@ Config load_config(const std::optional<std::string>& path, const ConfigOverrides
   if (path) return load_config_file(*path, registry, overrides);
   if (!overrides.profiles.empty()) return parse_config("", "<command line>", registry, overrides);
   return parse_config(embedded_default_config(), std::string(kEmbeddedConfigName), registry, overrides);
+}
+
+std::optional<std::string> listen_address_problem(std::string_view listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string_view::npos) return "no :port";
+  const std::string_view host = listen.substr(0, colon);
+  const std::string_view port = listen.substr(colon + 1);
+  const bool digits = !port.empty() && port.size() <= 5 &&
+                      std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || std::stoi(std::string(port)) > 65535) return "port must be 0 to 65535";
+  if (host.empty()) return std::nullopt;  // every interface
+  boost::system::error_code error;
+  if (host.starts_with('[')) {
+    if (!host.ends_with(']')) return "an IPv6 address goes in brackets, e.g. [::1]:9470";
+    const std::string inner(host.substr(1, host.size() - 2));
+    boost::asio::ip::make_address_v6(inner, error);
+    if (error) return "\"" + inner + "\" is not an IPv6 address";
+    return std::nullopt;
+  }
+  if (host.find(':') != std::string_view::npos) return "an IPv6 address goes in brackets, e.g. [::1]:9470";
+  if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
+    boost::asio::ip::make_address_v4(std::string(host), error);
+    if (error) return "\"" + std::string(host) + "\" is not an IPv4 address";
+    return std::nullopt;
+  }
+  try {
+    parse_host_target(host);  // the DNS name rules; the server resolves it when it starts
+  } catch (const std::invalid_argument& e) {
+    return "host \"" + std::string(host) + "\": " + e.what();
+  }
+  return std::nullopt;
 }
 
 std::pair<std::string, std::string> parse_var_assignment(std::string_view text) {

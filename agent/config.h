@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +34,8 @@ struct CheckConfig {
   std::shared_ptr<const Probe> probe;
   // The options sub-table as TOML text: a changed option restarts the check's schedule.
   std::string options_text;
+  // What its probe kind allows but warns about (a password sent in clear): logged at each load.
+  std::vector<ConfigWarning> warnings;
 
   // What makes two checks "the same series": the exported label set.
   std::string series_key() const;
@@ -51,7 +54,23 @@ struct AgentSettings {
   Labels labels;
   std::size_t max_concurrent_probes = 256;
   std::size_t resolver_threads = 4;
+  // A config that runs no check and no inbound watch is an error unless this says it is meant:
+  // a reload onto an empty or wrong file must not silently drop every check.
+  bool allow_empty = false;
 };
+
+// The bounds of the [agent] keys. resolver_threads: each thread blocks in one getaddrinfo;
+// 64 lookups at once is far beyond what thousands of checks need, while 100000 threads exhaust
+// the process before it starts. max_concurrent_probes: each probe holds a socket and an
+// ephemeral port, of which a host has 65536 at most.
+inline constexpr std::int64_t kMaxResolverThreads = 64;
+inline constexpr std::int64_t kMaxConcurrentProbes = 65536;
+// The longest durations (README, "Durations"): beyond them a schedule is a mistake, and the
+// steady clock's nanoseconds overflow at about 292 years, turning a huge interval into a busy loop.
+inline constexpr std::chrono::milliseconds kLongestInterval = std::chrono::hours(7 * 24);
+inline constexpr std::chrono::milliseconds kLongestTimeout = std::chrono::hours(24);
+inline constexpr std::chrono::milliseconds kLongestConfirmDelay = std::chrono::hours(24);
+inline constexpr std::chrono::milliseconds kLongestExpectWithin = std::chrono::hours(31 * 24);  // a monthly caller
 
 // An optional check of a profile left out because a site variable it needs is not set:
 // listed by `check` so the reader sees what was not tested, and why.
@@ -89,6 +108,9 @@ Config load_config_file(const std::string& path, const ProbeRegistry& registry =
 // command line's profiles when there are any; else the embedded default.
 Config load_config(const std::optional<std::string>& path, const ConfigOverrides& overrides = {},
                    const ProbeRegistry& registry = builtin_probes());
+// Why `listen` is not an address the HTTP server can listen on (host:port, ":port",
+// "[v6-address]:port", port 0 to 65535; 0 takes any free port), or nullopt when it is one.
+std::optional<std::string> listen_address_problem(std::string_view listen);
 // "name=value" from --var; throws ConfigError when there is no '='.
 std::pair<std::string, std::string> parse_var_assignment(std::string_view text);
 

@@ -42,7 +42,12 @@ int main(int argc, char** argv) {
   ConfigFlags agent_flags;
   std::string log_level = "info";
   agent_flags.add_to(app, "TOML config file (default: the embedded ILLiad essentials, or only the --profile list)");
-  app.add_option("--listen", options.listen, "HTTP listen address host:port, overrides [agent].listen");
+  // Checked as the config's `listen` is, so a bad address is a usage error (exit 2), not a
+  // failure to start (exit 1).
+  app.add_option("--listen", options.listen, "HTTP listen address host:port, overrides [agent].listen")
+      ->check([](const std::string& listen) { return listen_address_problem(listen).value_or(""); });
+  app.add_flag("--web.enable-lifecycle", options.web_enable_lifecycle,
+               "Serve POST /-/reload (without it, 403; SIGHUP always reloads)");
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 

@@ -55,8 +55,11 @@ std::string detail_of(const PreflightEntry& entry, std::chrono::system_clock::ti
     return "not run: set " + vars;
   }
   const std::string learned = describe_facts(entry.run.facts, now);
-  if (entry.outcome == Outcome::pass || learned.empty()) return entry.run.detail.empty() ? learned : entry.run.detail;
-  return entry.run.detail.empty() ? learned : entry.run.detail + "; " + learned;
+  std::string detail;
+  if (entry.outcome == Outcome::pass || learned.empty()) detail = entry.run.detail.empty() ? learned : entry.run.detail;
+  else detail = entry.run.detail.empty() ? learned : entry.run.detail + "; " + learned;
+  for (const auto& warning : entry.warnings) detail += (detail.empty() ? "warning: " : "; warning: ") + warning;
+  return detail;
 }
 
 std::string latency_text(Clock::duration took) {
@@ -119,6 +122,7 @@ PreflightReport run_preflight(const Config& config, bool only_required,
     entry.target = check->target.to_string();
     entry.required = check->required;
     entry.labels = check->labels;
+    for (const auto& warning : check->warnings) entry.warnings.push_back(warning.message);
     report.entries.push_back(std::move(entry));
   }
   if (!only_required)

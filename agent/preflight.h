@@ -26,6 +26,7 @@ struct PreflightEntry {
   Outcome outcome = Outcome::skipped;
   RunRecord run;                          // pass and fail
   std::vector<std::string> missing_vars;  // skipped: the variables to set
+  std::vector<std::string> warnings;      // the check's config warnings (a password sent in clear)
 };
 
 struct PreflightReport {

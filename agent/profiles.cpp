@@ -4,10 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 namespace connectivity {
@@ -158,11 +156,10 @@ void ProfileExpansion::load(const ProfileInclude& include) {
   if (is_path) {
     std::filesystem::path path(include.profile);
     if (path.is_relative() && !include.base_dir.empty()) path = std::filesystem::path(include.base_dir) / path;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail_at(nullptr, include.where, include.context, "cannot read profile file \"" + path.string() + "\"");
-    std::ostringstream read;
-    read << in.rdbuf();
-    text = read.str();
+    std::string problem;
+    auto read = read_file_capped(path.string(), kMaxConfigFileBytes, problem);
+    if (!read) fail_at(nullptr, include.where, include.context, "profile file \"" + path.string() + "\": " + problem);
+    text = std::move(*read);
     source = path.string();
     name_ = path.stem().string();
   } else {

@@ -7,6 +7,10 @@
 
 #include <sys/resource.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <csignal>
 #include <cstdio>
 #include <algorithm>
@@ -38,8 +42,15 @@ void log_profiles(const Config& config) {
   log::info("profiles included", {{"profiles", profiles}, {"skipped_optional_checks", skipped.empty() ? "none" : skipped}});
 }
 
+// Logged at every (re)load: a warning given once and scrolled away would be forgotten.
+void log_config_warnings(const Config& config) {
+  for (const auto& check : config.checks)
+    for (const auto& warning : check.warnings)
+      log::warn("check config warning", {{"check", check.name}, {"where", warning.where}, {"warning", warning.message}});
+}
+
 // Each probe holds a descriptor: the soft limit (often 1024) would cap the agent far below
-// what the machine allows (../shared/PITFALLS.md, EMFILE).
+// what the machine allows, and a probe past it fails with EMFILE, not a network reason.
 void raise_descriptor_limit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
@@ -61,14 +72,18 @@ Agent::Agent(AgentOptions options)
   scheduler_ = std::make_unique<Scheduler>(io_, store_, health_, *resolver_, config.agent.max_concurrent_probes);
   collector_ = std::make_shared<ExpositionCollector>(store_, health_, std::string(agent_version()),
                                                      [this] { return inbound_snapshots(); });
+  reloader_ = std::make_unique<CoalescedJob<std::optional<std::string>>>([this] { return reload_now(); });
+  renderer_ = std::make_unique<CoalescedJob<std::shared_ptr<const std::string>>>([this] { return render_now(); });
   http_ = std::make_unique<HttpServer>(listen_, HttpRoutes{
-      .metrics = [collector = collector_] { return render_text_exposition(*collector); },
-      .reload = [this] { return reload(); }});
+      .metrics = [this] { return renderer_->run(std::chrono::seconds(60)).value_or(nullptr); },
+      .reload = [this] { return reload(); },
+      .lifecycle = options_.web_enable_lifecycle});
   scheduler_->apply(config.checks);
   apply_inbound(config.inbound);
   health_.last_reload_successful = true;
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
   log_profiles(config);
+  log_config_warnings(config);
   std::string ports;
   for (int port : http_->ports()) ports += (ports.empty() ? "" : ",") + std::to_string(port);
   log::info("agent started", {{"version", agent_version()}, {"config", config_source(options_)},
@@ -76,7 +91,14 @@ Agent::Agent(AgentOptions options)
 }
 
 Agent::~Agent() {
+  stopping_ = true;
+  // Closed first, so their threads end while the web server stops (a request waiting on
+  // either is answered now, not after the reload or render in progress).
+  reloader_->close();
+  renderer_->close();
   http_.reset();       // no more scrapes or reload requests
+  renderer_.reset();
+  reloader_.reset();   // a reload in progress gives up within 100 ms (stopping_)
   apply_inbound({});   // stops every capture thread
   scheduler_.reset();  // cancels and unwinds every check loop
   resolver_.reset();   // lookups still running drop their answers
@@ -96,8 +118,10 @@ void Agent::wait_for_signal() {
   signals_->async_wait([this](const boost::system::error_code& error, int signal) {
     if (error) return;
     if (signal == SIGHUP) {
+      // Parsed on the reloader's thread, not here on the probes' thread; joins a reload that
+      // is about to start, if any.
       log::info("reloading config", {{"trigger", "SIGHUP"}, {"config", config_source(options_)}});
-      apply(load());
+      reloader_->request();
       wait_for_signal();
       return;
     }
@@ -108,6 +132,7 @@ void Agent::wait_for_signal() {
 
 void Agent::stop() {
   stopping_ = true;
+  reloader_->close();
   asio::post(io_, [this] {
     if (!keep_running_.owns_work()) return;  // already stopping
     keep_running_.reset();
@@ -182,23 +207,51 @@ std::optional<std::string> Agent::apply(std::variant<Config, std::string> loaded
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
   ++health_.reloads_succeeded;
   log::info("config reloaded", {{"checks", std::to_string(config.checks.size())}});
+  log_config_warnings(config);
   return std::nullopt;
 }
 
 std::optional<std::string> Agent::reload() {
-  // Parse here, on the caller's thread, so a large config does not hold up running probes.
+  if (stopping_) return std::string("the agent is shutting down");
+  // A queued request waits for the reload in progress and then its own.
+  if (auto result = reloader_->run(std::chrono::seconds(60))) return *result;
+  if (stopping_) return std::string("the agent is shutting down");
+  return std::string("the agent did not reload within 60s");
+}
+
+std::optional<std::string> Agent::reload_now() {
+  if (stopping_) return std::string("the agent is shutting down");
+  // Parsed here, on the reloader's thread, so a large config does not hold up running probes.
   auto loaded = std::make_shared<std::variant<Config, std::string>>(load());
   auto done = std::make_shared<std::promise<std::optional<std::string>>>();
   auto result = done->get_future();
   if (stopping_) return std::string("the agent is shutting down");
   asio::post(io_, [this, loaded, done] { done->set_value(apply(std::move(*loaded))); });
-  // Waits in slices so a shutdown, which stops the io thread, does not leave this request
-  // (and the HTTP server's shutdown behind it) waiting out the whole bound.
+  // Waits in slices so a shutdown, which stops the io thread, does not leave this reload (and
+  // the agent's teardown behind it) waiting out the whole bound.
   for (int slice = 0; slice < 100; ++slice) {
     if (result.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) return result.get();
     if (stopping_) return std::string("the agent is shutting down");
   }
   return std::string("the agent did not apply the config within 10s");
+}
+
+std::shared_ptr<const std::string> Agent::render_now() {
+  try {
+    auto text = std::make_shared<std::string>();
+    text->reserve(last_render_size_ + last_render_size_ / 8);  // grown once, not by doubling
+    render_text_exposition(*collector_, *text);
+    last_render_size_ = text->size();
+#if defined(__GLIBC__)
+    // The metric families built for the text are freed by now, but glibc keeps the pages in
+    // this thread's arena: 30 MB for 2,000 checks, otherwise held between scrapes.
+    malloc_trim(0);
+#endif
+    return text;
+  } catch (const std::exception& e) {
+    log::error("cannot render the metrics", {{"error", e.what()}});
+    return nullptr;
+  }
 }
 
 int run_agent_command(const AgentOptions& options) {
@@ -219,6 +272,8 @@ int validate_command(const std::optional<std::string>& path, const ConfigOverrid
   try {
     const Config config = load_config(path, overrides);
     const std::string source = path ? *path : overrides.profiles.empty() ? std::string(kEmbeddedConfigName) : "<command line>";
+    for (const auto& check : config.checks)
+      for (const auto& warning : check.warnings) std::fprintf(stderr, "warning: %s\n", warning.text().c_str());
     std::printf("%s: valid, %zu checks", source.c_str(), config.checks.size());
     if (!config.skipped.empty()) std::printf(" (%zu optional checks skipped: variables unset)", config.skipped.size());
     std::printf("\n");

@@ -1,7 +1,8 @@
 // The running agent: config, scheduler, results and HTTP endpoints wired together, with reload
-// (SIGHUP, POST /-/reload) and clean shutdown (SIGTERM, SIGINT).
+// (SIGHUP, POST /-/reload with --web.enable-lifecycle) and clean shutdown (SIGTERM, SIGINT).
 #pragma once
 
+#include "agent/coalesced.h"
 #include "agent/config.h"
 #include "agent/results.h"
 #include "agent/scheduler.h"
@@ -30,6 +31,7 @@ struct AgentOptions {
   std::optional<std::string> listen;       // overrides [agent].listen
   ConfigOverrides overrides{};             // --profile and --var
   bool handle_signals = true;
+  bool web_enable_lifecycle = false;       // serve POST /-/reload (else 403; SIGHUP always works)
 };
 
 class Agent {
@@ -44,8 +46,11 @@ class Agent {
   void stop();
   // Re-reads the config: on success it replaces the running one; on failure the old config
   // keeps running and the error is returned. Thread-safe; call from any thread but the
-  // agent's own.
+  // agent's own. Concurrent calls share one reload that starts after the last of them asked
+  // (agent/coalesced.h): at most one runs at a time, and at most one more waits.
   std::optional<std::string> reload();
+  // Reloads started so far (coalesced: at most one per burst of reload() calls and SIGHUPs).
+  std::uint64_t reloads_started() const { return reloader_->runs(); }
 
   std::vector<int> listening_ports() const { return http_->ports(); }
   const ResultsStore& results() const { return store_; }
@@ -54,6 +59,8 @@ class Agent {
  private:
   std::variant<Config, std::string> load() const;
   std::optional<std::string> apply(std::variant<Config, std::string> loaded);  // on the io thread
+  std::optional<std::string> reload_now();                                      // on the reloader's thread
+  std::shared_ptr<const std::string> render_now();                              // on the renderer's thread
   void wait_for_signal();
   // Keeps watches whose config is unchanged (and their counts), starts new ones, stops the rest.
   void apply_inbound(const std::vector<InboundWatchConfig>& watches);
@@ -75,6 +82,12 @@ class Agent {
   mutable std::mutex inbound_mutex_;  // scrapes read the watches from CivetWeb's threads
   std::vector<std::unique_ptr<InboundWatch>> inbound_;
   std::shared_ptr<ExpositionCollector> collector_;
+  // Each on a thread of its own, shared by concurrent requests: a reload parses the config
+  // there (not on the io thread, which runs the probes), and a scrape renders there, so the
+  // rendering's memory is one thread's, however many web workers have served a scrape.
+  std::unique_ptr<CoalescedJob<std::optional<std::string>>> reloader_;
+  std::unique_ptr<CoalescedJob<std::shared_ptr<const std::string>>> renderer_;
+  std::size_t last_render_size_ = 0;  // the renderer's own
   std::unique_ptr<HttpServer> http_;
 };
 

@@ -132,8 +132,12 @@ Scheduler::~Scheduler() {
   // their next suspension point, so this is quick; the bound guards against a stuck probe.
   const auto give_up = Clock::now() + std::chrono::seconds(2);
   io_.restart();
-  while (running_loops_ > 0 && Clock::now() < give_up) io_.run_one_for(std::chrono::milliseconds(50));
-  if (running_loops_ > 0) log::error("check loops still running at shutdown", {{"count", std::to_string(running_loops_)}});
+  while (!loops_.empty() && Clock::now() < give_up) io_.run_one_for(std::chrono::milliseconds(50));
+  if (loops_.empty()) return;
+  log::error("check loops still running at shutdown", {{"count", std::to_string(loops_.size())}});
+  // Such a loop is inside its probe (every other wait of a loop ends on cancellation), holding
+  // a concurrency slot: disowned, it gives nothing back and reports nothing when it ends.
+  for (const auto& job : loops_) job->disowned = true;
 }
 
 void Scheduler::apply(const std::vector<CheckConfig>& checks) {
@@ -160,7 +164,7 @@ void Scheduler::stop(std::function<void()> all_ended) {
   jobs_.clear();
   health_.checks_configured = 0;
   all_ended_ = std::move(all_ended);
-  if (running_loops_ == 0 && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
+  if (loops_.empty() && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
 }
 
 void Scheduler::start(const CheckConfig& check) {
@@ -168,11 +172,13 @@ void Scheduler::start(const CheckConfig& check) {
   job->check = check;
   job->series_key = check.series_key();
   jobs_.emplace(check.name, job);
-  ++running_loops_;
+  loops_.push_back(job);
   asio::co_spawn(io_, run_check(job),
                  asio::bind_cancellation_slot(job->stop_signal.slot(), [this, job, name = check.name](const std::exception_ptr& e) {
                    job->finished = true;
-                   if (--running_loops_ == 0 && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
+                   if (job->disowned) return;  // the scheduler is gone
+                   std::erase(loops_, job);
+                   if (loops_.empty() && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
                    if (!e) return;
                    try {
                      std::rethrow_exception(e);
@@ -202,11 +208,13 @@ asio::awaitable<std::optional<RunRecord>> Scheduler::run_limited(std::shared_ptr
   struct Slot {
     ConcurrencyLimit& limit;
     AgentHealth& health;
+    const Job& job;
     ~Slot() {
+      if (job.disowned) return;  // both belong to a scheduler that is gone
       --health.probes_in_flight;
       limit.release();
     }
-  } slot{limit_, health_};
+  } slot{limit_, health_, *job};
   ++health_.probes_in_flight;
   if (job->stopped) co_return std::nullopt;
 

@@ -52,6 +52,9 @@ class Scheduler {
   Scheduler(asio::io_context& io, ResultsStore& store, AgentHealth& health, Resolver& resolver,
             std::size_t max_concurrent_probes);
   // Cancels what is left and runs the io_context (bounded) until every check loop has ended.
+  // A loop still running after that (its probe ignores cancellation) is disowned: whenever its
+  // frame later resumes or is destroyed with the io_context, it touches nothing of this
+  // scheduler's nor of what the scheduler was given.
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -63,7 +66,7 @@ class Scheduler {
   // Cancels every check. `all_ended` (optional) is called on the io thread once every loop
   // has unwound: the io_context then has no scheduler work left.
   void stop(std::function<void()> all_ended = {});
-  std::size_t running_loops() const { return running_loops_; }
+  std::size_t running_loops() const { return loops_.size(); }
 
  private:
   struct Job {
@@ -73,6 +76,7 @@ class Scheduler {
     bool stopped = false;   // removed: its results are no longer wanted
     bool finished = false;  // its loop has ended
     bool down = false;      // its last recorded result was a failure
+    bool disowned = false;  // outlived the scheduler: its frames must not touch it
   };
 
   void start(const CheckConfig& check);
@@ -89,7 +93,7 @@ class Scheduler {
   Resolver& resolver_;
   ConcurrencyLimit limit_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // by check name
-  std::size_t running_loops_ = 0;
+  std::vector<std::shared_ptr<Job>> loops_;  // every job whose loop has not ended, removed ones too
   std::function<void()> all_ended_;
 };
 

@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONNECTIVITY_TESTS=OFF > /dev/null
-cmake --build build/release --target connectivity-agent
-exec build/release/agent/connectivity-agent "$@"
+# build/run, not tests/run.sh's build/release: this build is configured without tests, and
+# sharing a build directory would carry that setting over into the test run.
+cmake -S . -B build/run -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCONNECTIVITY_TESTS=OFF > /dev/null
+cmake --build build/run --target connectivity-agent
+exec build/run/agent/connectivity-agent "$@"

@@ -2,17 +2,29 @@
 
 #include <CivetServer.h>
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
-#include <string_view>
+#include <cstdlib>
 #include <thread>
 
 namespace connectivity {
 
 namespace {
+
+bool is_head(mg_connection* conn) { return std::string_view(mg_get_request_info(conn)->request_method) == "HEAD"; }
 
 void respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
              const std::string& extra_headers = {}) {
@@ -21,34 +33,43 @@ void respond(mg_connection* conn, int status, std::string_view content_type, std
             status, mg_get_response_code_text(conn, status), static_cast<int>(content_type.size()),
             content_type.data(), body.size(), extra_headers.c_str());
   // HEAD gets the headers of a GET, without the body.
-  if (std::string_view(mg_get_request_info(conn)->request_method) != "HEAD") mg_write(conn, body.data(), body.size());
+  if (!is_head(conn)) mg_write(conn, body.data(), body.size());
 }
 
-// One handler per path, for the methods it allows; other methods get 405 with Allow.
-class Route : public CivetHandler {
- public:
-  Route(std::string allow, std::function<void(mg_connection*)> get, std::function<void(mg_connection*)> post)
-      : allow_(std::move(allow)), get_(std::move(get)), post_(std::move(post)) {}
+constexpr std::string_view kIndex =
+    "<!doctype html><title>connectivity-agent</title><h1>connectivity-agent</h1>"
+    "<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/-/healthy\">Health</a></p>\n";
 
-  bool handleGet(CivetServer*, mg_connection* conn) override { return dispatch(get_, conn); }
-  bool handleHead(CivetServer*, mg_connection* conn) override { return dispatch(get_, conn); }
-  bool handlePost(CivetServer*, mg_connection* conn) override { return dispatch(post_, conn); }
-  bool handlePut(CivetServer*, mg_connection* conn) override { return dispatch({}, conn); }
-  bool handleDelete(CivetServer*, mg_connection* conn) override { return dispatch({}, conn); }
-  bool handlePatch(CivetServer*, mg_connection* conn) override { return dispatch({}, conn); }
-  bool handleOptions(CivetServer*, mg_connection* conn) override { return dispatch({}, conn); }
+// Sets the stack size of threads created without one (as CivetWeb creates its workers) for
+// its own lifetime. Nothing else in the agent starts threads meanwhile.
+class DefaultStackSize {
+ public:
+  explicit DefaultStackSize(std::size_t bytes) {
+#if defined(__GLIBC__)
+    if (pthread_getattr_default_np(&saved_) != 0) return;
+    pthread_attr_t attr{};
+    if (pthread_attr_init(&attr) == 0) {
+      restore_ = pthread_attr_setstacksize(&attr, bytes) == 0 && pthread_setattr_default_np(&attr) == 0;
+      pthread_attr_destroy(&attr);
+    }
+    got_ = true;
+#else
+    (void)bytes;
+#endif
+  }
+  ~DefaultStackSize() {
+#if defined(__GLIBC__)
+    if (restore_) pthread_setattr_default_np(&saved_);
+    if (got_) pthread_attr_destroy(&saved_);
+#endif
+  }
+  DefaultStackSize(const DefaultStackSize&) = delete;
+  DefaultStackSize& operator=(const DefaultStackSize&) = delete;
 
  private:
-  bool dispatch(const std::function<void(mg_connection*)>& action, mg_connection* conn) {
-    if (action) {
-      action(conn);
-    } else {
-      respond(conn, 405, "text/plain", "method not allowed; allowed: " + allow_ + "\n", "Allow: " + allow_ + "\r\n");
-    }
-    return true;
-  }
-  std::string allow_;
-  std::function<void(mg_connection*)> get_, post_;
+  pthread_attr_t saved_{};
+  bool got_ = false;
+  bool restore_ = false;
 };
 
 std::string civetweb_listen(const std::string& listen) {
@@ -59,57 +80,107 @@ std::string civetweb_listen(const std::string& listen) {
 
 }  // namespace
 
-class HttpServer::Handlers {
- public:
-  explicit Handlers(HttpRoutes routes)
-      : routes_(std::move(routes)),
-        metrics_("GET, HEAD", [this](mg_connection* c) {
-          respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", routes_.metrics());
-        }, {}),
-        healthy_("GET, HEAD", [](mg_connection* c) { respond(c, 200, "text/plain", "OK\n"); }, {}),
-        reload_("POST", {}, [this](mg_connection* c) {
-          if (auto error = routes_.reload())
-            respond(c, 500, "text/plain", "config rejected, previous config still running: " + *error + "\n");
-          else
-            respond(c, 200, "text/plain", "config reloaded\n");
-        }),
-        index_("GET, HEAD", [](mg_connection* c) {
-          const auto* info = mg_get_request_info(c);
-          if (info->local_uri && std::string_view(info->local_uri) != "/") {
-            respond(c, 404, "text/plain", "not found\n");
-            return;
-          }
-          respond(c, 200, "text/html; charset=utf-8",
-                  "<!doctype html><title>connectivity-agent</title><h1>connectivity-agent</h1>"
-                  "<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/-/healthy\">Health</a></p>\n");
-        }, {}) {}
+Route route_of(std::string_view path) {
+  if (path == "/") return Route::index;
+  if (path == "/metrics") return Route::metrics;
+  if (path == "/-/healthy") return Route::healthy;
+  if (path == "/-/reload") return Route::reload;
+  return Route::not_found;
+}
 
-  void attach(CivetServer& server) {
-    server.addHandler("/metrics", metrics_);
-    server.addHandler("/-/healthy", healthy_);
-    server.addHandler("/-/reload", reload_);
-    server.addHandler("/", index_);
-  }
+// One handler for every path: CivetWeb matches handlers by prefix (/metricsXYZ would reach
+// /metrics), so it takes everything under / and routes by the exact path itself.
+class HttpServer::Handlers : public CivetHandler {
+ public:
+  explicit Handlers(HttpRoutes routes) : routes_(std::move(routes)) {}
+
+  bool handleGet(CivetServer*, mg_connection* conn) override { return serve(conn, Method::get); }
+  bool handleHead(CivetServer*, mg_connection* conn) override { return serve(conn, Method::get); }
+  bool handlePost(CivetServer*, mg_connection* conn) override { return serve(conn, Method::post); }
+  bool handlePut(CivetServer*, mg_connection* conn) override { return serve(conn, Method::other); }
+  bool handleDelete(CivetServer*, mg_connection* conn) override { return serve(conn, Method::other); }
+  bool handlePatch(CivetServer*, mg_connection* conn) override { return serve(conn, Method::other); }
+  bool handleOptions(CivetServer*, mg_connection* conn) override { return serve(conn, Method::other); }
 
  private:
+  enum class Method { get, post, other };  // HEAD is served as GET without the body
+
+  bool serve(mg_connection* conn, Method method) {
+    const auto* info = mg_get_request_info(conn);
+    const Route route = route_of(info->local_uri ? std::string_view(info->local_uri) : std::string_view());
+    switch (route) {
+      case Route::not_found:
+        respond(conn, 404, "text/plain", "not found\n");
+        break;
+      case Route::index:
+        if (allowed(conn, method, Method::get, "GET, HEAD")) respond(conn, 200, "text/html; charset=utf-8", kIndex);
+        break;
+      case Route::healthy:
+        if (allowed(conn, method, Method::get, "GET, HEAD")) respond(conn, 200, "text/plain", "OK\n");
+        break;
+      case Route::metrics:
+        if (allowed(conn, method, Method::get, "GET, HEAD")) metrics(conn);
+        break;
+      case Route::reload:
+        if (allowed(conn, method, Method::post, "POST")) reload(conn);
+        break;
+    }
+    return true;
+  }
+
+  static bool allowed(mg_connection* conn, Method method, Method wanted, const std::string& allow) {
+    if (method == wanted) return true;
+    respond(conn, 405, "text/plain", "method not allowed; allowed: " + allow + "\n", "Allow: " + allow + "\r\n");
+    return false;
+  }
+
+  void metrics(mg_connection* conn) {
+    const auto text = routes_.metrics();
+    if (!text) {
+      respond(conn, 500, "text/plain", "the metrics could not be rendered; see the agent's log\n");
+      return;
+    }
+    respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", *text);
+  }
+
+  void reload(mg_connection* conn) {
+    // As Prometheus: the endpoint is off unless asked for; SIGHUP always reloads.
+    if (!routes_.lifecycle) {
+      respond(conn, 403, "text/plain",
+              "lifecycle API is not enabled: start the agent with --web.enable-lifecycle, or send it SIGHUP\n");
+      return;
+    }
+    if (auto error = routes_.reload())
+      respond(conn, 500, "text/plain", "config rejected, previous config still running: " + *error + "\n");
+    else
+      respond(conn, 200, "text/plain", "config reloaded\n");
+  }
+
   HttpRoutes routes_;
-  Route metrics_, healthy_, reload_, index_;
 };
 
 HttpServer::HttpServer(const std::string& listen, HttpRoutes routes)
     : listen_(civetweb_listen(listen)), handlers_(std::make_unique<Handlers>(std::move(routes))) {
-  // Several workers and a short request timeout: two slow clients must not hold every worker
-  // for CivetWeb's default 30 s and stall Prometheus's scrapes (../shared/PITFALLS.md).
-  // No document_root: only the handlers above are served.
-  const std::vector<std::string> options{"listening_ports", civetweb_listen(listen), "num_threads", "8",
-                                         "request_timeout_ms", "10000", "enable_keep_alive", "yes",
-                                         "keep_alive_timeout_ms", "30000"};
+  // CivetWeb holds a worker per connection until the client sends a request or the request
+  // timeout passes (keep-alive: the keep-alive timeout), and serves the rest in accept order.
+  // See the constants in the header. No document_root: only the handler above is served.
+  const std::vector<std::string> options{
+      "listening_ports", listen_,
+      "num_threads", std::to_string(kWebWorkers),
+      "request_timeout_ms", std::to_string(kWebRequestTimeoutMs),
+      "enable_keep_alive", "yes",
+      "keep_alive_timeout_ms", std::to_string(kWebKeepAliveTimeoutMs),
+      "connection_queue", std::to_string(kWebConnectionQueue),
+      "listen_backlog", std::to_string(kWebListenBacklog)};
+  // CivetWeb starts every worker now, with the default stack size (8 MiB: 4 GiB of address
+  // space for 512 workers); it has no option for it, but takes the process default.
+  DefaultStackSize small_stacks(kWebWorkerStackBytes);
   try {
     server_ = std::make_unique<CivetServer>(options);
   } catch (const CivetException& e) {
     throw std::runtime_error("cannot listen on " + listen + ": " + e.what());
   }
-  handlers_->attach(*server_);
+  server_->addHandler("/", *handlers_);
 }
 
 namespace {
@@ -123,27 +194,89 @@ std::string own_address(const std::string& listen) {
   return host;
 }
 
+// A connect to our own listener, bounded: never blocks past 50 ms, even when the kernel's
+// accept queue is full and drops the SYN.
 void poke(const std::string& address, int port) {
   boost::system::error_code error;
   const auto ip = boost::asio::ip::make_address(address, error);
   if (error) return;
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::socket socket(io);
-  socket.connect({ip, static_cast<unsigned short>(port)}, error);
+  const boost::asio::ip::tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
+  const int fd = socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (connect(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0 && errno == EINPROGRESS) {
+    pollfd wait{.fd = fd, .events = POLLOUT, .revents = 0};
+    poll(&wait, 1, 50);
+  }
+  close(fd);
+}
+
+int local_port(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -1;
+  if (address.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+  if (address.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  return -1;
+}
+
+int socket_option(int fd, int name) {
+  int value = 0;
+  socklen_t length = sizeof(value);
+  return getsockopt(fd, SOL_SOCKET, name, &value, &length) == 0 ? value : -1;
 }
 
 }  // namespace
 
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_ignore_thread_begin();
+extern "C" void __tsan_ignore_thread_end();
+#endif
+
+int shut_down_accepted_connections(const std::vector<int>& ports) {
+#if defined(__SANITIZE_THREAD__)
+  // Looking at descriptors that CivetWeb's workers may be closing meanwhile is the point (each
+  // is checked on a duplicate, see the header); ThreadSanitizer would call it a race on them.
+  struct Ignore {
+    Ignore() { __tsan_ignore_thread_begin(); }
+    ~Ignore() { __tsan_ignore_thread_end(); }
+  } ignore;
+#endif
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return 0;
+  int count = 0;
+  while (const dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    struct stat status {};
+    if (fstat(static_cast<int>(fd), &status) != 0 || !S_ISSOCK(status.st_mode)) continue;
+    // The duplicate holds the socket: if `fd` was closed and reused since, it is checked (and
+    // shut down) as whatever it is now, never as what it was.
+    const int held = fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0);
+    if (held < 0) continue;
+    if (socket_option(held, SO_TYPE) == SOCK_STREAM && socket_option(held, SO_ACCEPTCONN) == 0 &&
+        std::ranges::find(ports, local_port(held)) != ports.end() && shutdown(held, SHUT_RDWR) == 0)
+      ++count;
+    close(held);
+  }
+  closedir(dir);
+  return count;
+}
+
 HttpServer::~HttpServer() {
   if (!server_) return;
-  // CivetWeb's master thread notices mg_stop() only when its poll() returns, which can take
-  // 2 s (SOCKET_TIMEOUT_QUANTUM) on an idle server; SIGTERM must finish within one. A connect
-  // to our own listener wakes it. Bounded: 100 tries, 10 ms apart.
+  // mg_stop() waits for CivetWeb's threads, and each notices the stop only when its poll()
+  // returns, which takes up to 2 s (SOCKET_TIMEOUT_QUANTUM): the master's on an idle listener,
+  // and a worker's on a connection that sends nothing. SIGTERM must finish within one. So,
+  // until mg_stop() returns (at most 100 rounds, 10 ms apart): a connect to our own listener
+  // wakes the master, and shutting down the connections the workers hold wakes them.
   std::atomic<bool> closed{false};
   std::thread waker([&, ports = server_->getListeningPorts(), address = own_address(listen_)] {
     for (int i = 0; i < 100 && !closed.load(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (closed.load()) break;
       for (int port : ports) poke(address, port);
+      shut_down_accepted_connections(ports);
     }
   });
   server_->close();

@@ -1,13 +1,21 @@
-// The agent's HTTP endpoints on CivetWeb: /metrics, /-/healthy, /-/reload (POST).
-// prometheus-cpp's Exposer only serves collectables, so the server is ours and renders with
-// prometheus-cpp's serializer.
+// The agent's HTTP endpoints on CivetWeb: /metrics, /-/healthy, /-/reload (POST), matched by
+// exact path. prometheus-cpp's Exposer only serves collectables, so the server is ours and
+// renders with prometheus-cpp's serializer.
+//
+// CivetWeb gives each connection a worker thread for its whole life, idle or not, so the
+// server is sized and timed so that connections that never send a request (port scanners,
+// health checks, slowloris) cannot hold every worker for long (see kWebWorkers and below), and
+// it shuts down the connections it holds when it stops, so SIGTERM does not wait out
+// CivetWeb's 2 s poll quantum.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 class CivetServer;
@@ -15,9 +23,23 @@ class CivetServer;
 namespace connectivity {
 
 struct HttpRoutes {
-  std::function<std::string()> metrics;                 // the exposition text
-  std::function<std::optional<std::string>()> reload;  // nullopt on success, else why not
+  // The exposition text; null when it could not be rendered (answered 500).
+  std::function<std::shared_ptr<const std::string>()> metrics;
+  // nullopt on success, else why not.
+  std::function<std::optional<std::string>()> reload;
+  // Serve POST /-/reload (--web.enable-lifecycle); without it the path answers 403.
+  bool lifecycle = false;
 };
+
+// The CivetWeb settings, chosen by measurement (README "HTTP endpoints"): enough workers that
+// 400 hostile connections leave some free, timeouts short enough that 1,000 clear within a
+// Prometheus scrape timeout, and a backlog that holds them all rather than dropping SYNs.
+inline constexpr int kWebWorkers = 512;
+inline constexpr int kWebRequestTimeoutMs = 3000;    // header read, and each write's progress
+inline constexpr int kWebKeepAliveTimeoutMs = 1000;  // idle between requests on one connection
+inline constexpr int kWebConnectionQueue = 64;       // accepted, waiting for a free worker
+inline constexpr int kWebListenBacklog = 4096;       // the kernel caps it at net.core.somaxconn
+inline constexpr std::size_t kWebWorkerStackBytes = 256 * 1024;  // CivetWeb's own guide: 100 KiB will do
 
 class HttpServer {
  public:
@@ -36,5 +58,15 @@ class HttpServer {
   std::unique_ptr<Handlers> handlers_;
   std::unique_ptr<CivetServer> server_;
 };
+
+// Which route a request goes to: exact paths only (a query string is not part of the path).
+enum class Route { not_found, index, metrics, healthy, reload };
+Route route_of(std::string_view path);
+
+// Shuts down, both ways, every TCP connection this process accepted on one of `ports` (local
+// port in `ports`, not a listening socket): a worker waiting on one wakes at once. Each
+// descriptor is checked on a duplicate, so one closed and reused meanwhile is never touched.
+// Returns how many it shut down.
+int shut_down_accepted_connections(const std::vector<int>& ports);
 
 }  // namespace connectivity

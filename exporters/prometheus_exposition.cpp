@@ -3,7 +3,8 @@
 #include <prometheus/text_serializer.h>
 
 #include <map>
-#include <sstream>
+#include <ostream>
+#include <streambuf>
 
 namespace connectivity {
 
@@ -171,10 +172,53 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
   return out;
 }
 
+namespace {
+
+// An ostream's buffer that appends to a string, in 64 KiB steps: the text is built once, in
+// place, rather than in a stringstream and then copied out.
+class AppendToString : public std::streambuf {
+ public:
+  explicit AppendToString(std::string& out) : out_(out) { setp(buffer_, buffer_ + sizeof(buffer_)); }
+  ~AppendToString() override { flush(); }
+
+ protected:
+  int_type overflow(int_type c) override {
+    flush();
+    if (!traits_type::eq_int_type(c, traits_type::eof())) {
+      *pptr() = traits_type::to_char_type(c);
+      pbump(1);
+    }
+    return traits_type::not_eof(c);
+  }
+  int sync() override {
+    flush();
+    return 0;
+  }
+
+ private:
+  void flush() {
+    out_.append(pbase(), static_cast<std::size_t>(pptr() - pbase()));
+    setp(buffer_, buffer_ + sizeof(buffer_));
+  }
+  std::string& out_;
+  char buffer_[64 * 1024];
+};
+
+}  // namespace
+
+void render_text_exposition(const prometheus::Collectable& collectable, std::string& out) {
+  auto families = collectable.Collect();
+  {
+    AppendToString buffer(out);
+    std::ostream stream(&buffer);
+    prometheus::TextSerializer().Serialize(stream, families);
+  }
+}
+
 std::string render_text_exposition(const prometheus::Collectable& collectable) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, collectable.Collect());
-  return out.str();
+  std::string out;
+  render_text_exposition(collectable, out);
+  return out;
 }
 
 }  // namespace connectivity

@@ -31,5 +31,7 @@ class ExpositionCollector final : public prometheus::Collectable {
 
 // Text exposition format 0.0.4 of everything the collector holds.
 std::string render_text_exposition(const prometheus::Collectable& collectable);
+// The same, appended to `out` (whose capacity a caller can size from the last render).
+void render_text_exposition(const prometheus::Collectable& collectable, std::string& out);
 
 }  // namespace connectivity

@@ -1,14 +1,63 @@
 #include "probes/config_table.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
+#include <system_error>
 
 namespace connectivity {
 
-void throw_config_error(const toml::source_region& where, const std::string& message) {
+namespace {
+
+// "file:line:col", or just "file" where the region has no position.
+std::string position_of(const toml::source_region& where) {
   std::string out = where.path ? std::string(*where.path) : std::string("<config>");
   if (where.begin.line != 0)
     out += ":" + std::to_string(where.begin.line) + ":" + std::to_string(where.begin.column);
-  throw ConfigError(out + ": " + message);
+  return out;
+}
+
+std::string size_text(std::size_t bytes) {
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  return bytes % kMiB == 0 ? std::to_string(bytes / kMiB) + " MiB" : std::to_string(bytes) + " bytes";
+}
+
+}  // namespace
+
+void throw_config_error(const toml::source_region& where, const std::string& message) {
+  throw ConfigError(position_of(where) + ": " + message);
+}
+
+std::optional<std::string> read_file_capped(const std::string& path, std::size_t max_bytes, std::string& problem) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    problem = "is a directory";
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    problem = "cannot read the file: " + std::error_code(errno, std::generic_category()).message();
+    return std::nullopt;
+  }
+  // In chunks, stopping one byte past the cap: a device or FIFO that never ends (/dev/zero)
+  // costs at most the cap, never everything it would give.
+  constexpr std::size_t kChunk = std::size_t{64} << 10;
+  std::string text;
+  std::string chunk(kChunk, '\0');
+  while (in && text.size() <= max_bytes) {
+    in.read(chunk.data(), static_cast<std::streamsize>(std::min(kChunk, max_bytes + 1 - text.size())));
+    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (text.size() > max_bytes) {
+    problem = "larger than " + size_text(max_bytes) + ", the most a config or profile file may be";
+    return std::nullopt;
+  }
+  if (in.bad()) {
+    problem = "cannot read the file: " + std::error_code(errno, std::generic_category()).message();
+    return std::nullopt;
+  }
+  return text;
 }
 
 ConfigTable::ConfigTable(const toml::table* table, toml::source_region where, std::string context)
@@ -50,6 +99,20 @@ std::optional<std::int64_t> ConfigTable::positive_integer(std::string_view key) 
   if (!node) return std::nullopt;
   if (!node->is_integer() || *node->value<std::int64_t>() <= 0) fail(key, "must be a positive integer");
   return node->value<std::int64_t>();
+}
+
+std::optional<std::int64_t> ConfigTable::integer_in_range(std::string_view key, std::int64_t lowest, std::int64_t highest) {
+  const toml::node* node = get(key);
+  if (!node) return std::nullopt;
+  const auto value = node->value_exact<std::int64_t>();
+  if (!value || *value < lowest || *value > highest)
+    fail(key, "must be an integer from " + std::to_string(lowest) + " to " + std::to_string(highest));
+  return value;
+}
+
+void ConfigTable::warn(std::string_view key, const std::string& message) {
+  const toml::node* node = table_ ? table_->get(key) : nullptr;
+  warnings_.push_back({position_of(node ? node->source() : where_), context_, "key \"" + std::string(key) + "\": " + message});
 }
 
 std::optional<std::string> ConfigTable::secret_file(std::string_view key) {

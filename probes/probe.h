@@ -29,7 +29,7 @@ inline constexpr std::string_view refused = "refused";
 inline constexpr std::string_view timeout = "timeout";
 inline constexpr std::string_view unreachable = "unreachable";
 inline constexpr std::string_view reset = "reset";
-// The agent itself ran out of descriptors or buffers: not the target's fault (PITFALLS: EMFILE).
+// The agent itself ran out of descriptors or buffers (EMFILE, ENOBUFS): not the target's fault.
 inline constexpr std::string_view resource_exhausted = "resource_exhausted";
 // Anything not classified above; the run's detail line says what.
 inline constexpr std::string_view error = "error";

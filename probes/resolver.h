@@ -21,7 +21,7 @@ struct ResolveOutcome {
 };
 
 // Asio's own async_resolve runs every lookup on one hidden thread and cannot be abandoned
-// (../shared/ARCHITECTURE.md): one slow DNS server would stall every probe behind it. Here
+// once started: one slow DNS server would stall every probe behind it. Here
 // lookups run on `threads` workers, and a cancelled probe stops waiting at once; the lookup
 // finishes in the background and its answer is dropped.
 class Resolver {

@@ -11,26 +11,30 @@ cd "$(dirname "$0")/.."
 bash deploy/install-deps.sh --test
 
 jobs=$(nproc)
+# The test builds live in build/release, build/asan and build/tsan, never in deploy/run-dev.sh's
+# build/run: that one is configured without tests, and a cached CONNECTIVITY_TESTS=OFF would
+# leave ctest with nothing to run. The option is forced on here all the same, and every ctest
+# call fails on zero tests rather than passing quietly.
 build() {  # build DIR [cmake args...]
   local dir=$1
   shift
-  cmake -S . -B "$dir" -G Ninja -DCONNECTIVITY_WERROR=ON "$@" > /dev/null
+  cmake -S . -B "$dir" -G Ninja -DCONNECTIVITY_WERROR=ON -DCONNECTIVITY_TESTS=ON "$@" > /dev/null
   cmake --build "$dir" -j "$jobs"
 }
 
 echo "== release build and tests"
 build build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
-ctest --test-dir build/release --output-on-failure -j "$jobs"
+ctest --no-tests=error --test-dir build/release --output-on-failure -j "$jobs"
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 build build/asan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=address,undefined
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build/asan --output-on-failure -j "$jobs"
+  ctest --no-tests=error --test-dir build/asan --output-on-failure -j "$jobs"
 
-echo "== ThreadSanitizer (scheduler, running agent, preflight, inbound capture)"
+echo "== ThreadSanitizer (scheduler, running agent, preflight, inbound capture, coalesced reload and render)"
 build build/tsan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=thread
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(Schedule|Scheduler|RunningAgent|AgentStartup|PreflightFixture|InboundCapture)\.'
+  ctest --no-tests=error --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(Schedule|Scheduler|RunningAgent|AgentStartup|PreflightFixture|InboundCapture|CoalescedJob)\.'
 
 echo "== libFuzzer (clang, ASan+UBSan), ${FUZZ_SECONDS:-60}s per target"
 bash tests/fuzz/run.sh

@@ -37,12 +37,26 @@ std::string host_header(const Target& url) {
   return default_port ? authority.substr(0, authority.rfind(':')) : authority;
 }
 
-// One request and response on a connected stream.
+// Same scheme, host and port: where credentials may go (as curl decides after a redirect).
+bool same_origin(const Target& a, const Target& b) {
+  return a.scheme == b.scheme && boost::beast::iequals(a.host, b.host) && a.port == b.port;
+}
+
+bool is_sensitive(const HttpSettings& s, std::string_view header) {
+  static constexpr std::string_view always[] = {"Authorization", "Cookie", "Proxy-Authorization"};
+  const auto named = [&](std::string_view name) { return boost::beast::iequals(name, header); };
+  return std::any_of(std::begin(always), std::end(always), named) ||
+         std::any_of(s.sensitive_headers.begin(), s.sensitive_headers.end(), named);
+}
+
+// One request and response on a connected stream. The body is never held: it streams through
+// a fixed buffer into the byte count and, for the answer the run is judged on, the regexes.
 struct Exchange {
   std::optional<ProbeResult> failure;
   unsigned status = 0;
   std::string location;
-  std::string body;
+  std::size_t body_bytes = 0;
+  std::optional<ProbeResult> body_failure;  // body_mismatch, or a regex that gave up
 };
 
 std::string_view classify_read_error(const boost::system::error_code& error) {
@@ -52,9 +66,66 @@ std::string_view classify_read_error(const boost::system::error_code& error) {
   return classify_tls_stream_error(error);
 }
 
+bool is_redirect(unsigned status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+bool follows(const HttpSettings& s, unsigned status) { return s.max_redirects > 0 && is_redirect(status); }
+
+bool accepted_status(const HttpSettings& s, unsigned status) {
+  const int code = static_cast<int>(status);
+  return std::any_of(s.valid_status.begin(), s.valid_status.end(),
+                     [&](const auto& range) { return code >= range.first && code <= range.second; });
+}
+
+// body_regex and body_must_not_match, fed as the body streams in.
+class BodyChecks {
+ public:
+  explicit BodyChecks(const HttpSettings& s) {
+    if (s.body_regex) must_match_.emplace(*s.body_regex);
+    if (s.body_must_not_match) must_not_match_.emplace(*s.body_must_not_match);
+  }
+
+  void feed(std::string_view piece) {
+    guarded([&](StreamingSearch& search) { search.feed(piece); });
+  }
+
+  // After the whole body: why it fails the check, if it does.
+  std::optional<ProbeResult> verdict() {
+    guarded([](StreamingSearch& search) { search.finish(); });
+    if (!regex_error_.empty()) return ProbeResult{reason::error, "regex: " + regex_error_};
+    if (must_match_ && !must_match_->found()) return ProbeResult{reason::body_mismatch, "body does not match body_regex"};
+    if (must_not_match_ && must_not_match_->found())
+      return ProbeResult{reason::body_mismatch, "body matches body_must_not_match"};
+    return std::nullopt;
+  }
+
+ private:
+  template <class Step>
+  void guarded(const Step& step) {
+    if (!regex_error_.empty()) return;
+    try {
+      for (auto* search : {must_match_ ? &*must_match_ : nullptr, must_not_match_ ? &*must_not_match_ : nullptr})
+        if (search && !search->found()) step(*search);
+    } catch (const std::runtime_error& e) {
+      // Boost.Regex gives up on a pathological pattern rather than running away.
+      regex_error_ = e.what();
+    }
+  }
+
+  std::optional<StreamingSearch> must_match_;
+  std::optional<StreamingSearch> must_not_match_;
+  std::string regex_error_;
+};
+
+constexpr std::size_t kBodyPieceBytes = std::size_t{64} * 1024;
+// What the read buffer may grow to: a whole header (kMaxHeaderBytes) and a read beyond it.
+// It also bounds the lines Beast must see whole in a chunked body (chunk sizes, extensions).
+constexpr std::size_t kReadBufferBytes = kMaxHeaderBytes + kBodyPieceBytes;
+
 template <class Stream>
 asio::awaitable<Exchange> exchange(ProbeContext& ctx, Stream& stream, http::request<http::string_body>& request,
-                                   std::size_t max_body_bytes) {
+                                   const HttpSettings& s) {
   Exchange out;
   ctx.begin_phase("request");
   auto [write_error, written] = co_await http::async_write(stream, request, asio::as_tuple(asio::use_awaitable));
@@ -63,10 +134,10 @@ asio::awaitable<Exchange> exchange(ProbeContext& ctx, Stream& stream, http::requ
     out.failure = ProbeResult{classify_read_error(write_error), "sending the request: " + write_error.message()};
     co_return out;
   }
-  boost::beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
+  boost::beast::flat_buffer buffer(kReadBufferBytes);
+  http::response_parser<http::buffer_body> parser;
   parser.header_limit(kMaxHeaderBytes);
-  parser.body_limit(max_body_bytes);
+  parser.body_limit(s.max_body_bytes);
   if (request.method() == http::verb::head) parser.skip(true);
   auto [header_error, header_bytes] =
       co_await http::async_read_header(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
@@ -74,27 +145,54 @@ asio::awaitable<Exchange> exchange(ProbeContext& ctx, Stream& stream, http::requ
     ctx.end_phase();
     // A declared Content-Length over the cap is refused with the header already.
     out.failure = header_error == http::error::body_limit
-                      ? ProbeResult{reason::body_too_large, "body over max_body_bytes (" + std::to_string(max_body_bytes) + ")"}
+                      ? ProbeResult{reason::body_too_large, "body over max_body_bytes (" + std::to_string(s.max_body_bytes) + ")"}
                       : ProbeResult{classify_read_error(header_error), "reading the response header: " + header_error.message()};
     co_return out;
-  }
-  ctx.begin_phase("transfer");
-  auto [body_error, body_bytes] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
-  ctx.end_phase();
-  if (body_error == asio::ssl::error::stream_truncated) {
-    // Many servers close TLS without close_notify after a body delimited by the close.
-    boost::system::error_code eof_error;
-    parser.put_eof(eof_error);
-    if (!eof_error) body_error = {};
   }
   out.status = parser.get().result_int();
   if (auto location = parser.get().find(http::field::location); location != parser.get().end())
     out.location = std::string(location->value());
+  // Only the answer the run is judged on is searched, not a redirect's or a refused status's.
+  std::optional<BodyChecks> checks;
+  if (!follows(s, out.status) && accepted_status(s, out.status)) checks.emplace(s);
+
+  ctx.begin_phase("transfer");
+  std::vector<char> piece(kBodyPieceBytes);
+  boost::system::error_code body_error;
+  while (!parser.is_done()) {
+    // Beast's composed reads and the stream's own timer can both miss the deadline while a
+    // fast peer keeps every read completing at once; checking between reads cannot. (A
+    // cancellation, too, is seen here: the next co_await throws.)
+    if (Clock::now() >= ctx.deadline()) {
+      ctx.end_phase();
+      out.failure = ProbeResult{reason::timeout, "the body was still arriving at the deadline, after " +
+                                                     std::to_string(out.body_bytes) + " bytes"};
+      co_return out;
+    }
+    parser.get().body().data = piece.data();
+    parser.get().body().size = piece.size();
+    auto [error, read] = co_await http::async_read_some(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+    const std::size_t got = piece.size() - parser.get().body().size;
+    out.body_bytes += got;
+    if (checks && got > 0) checks->feed(std::string_view(piece.data(), got));
+    if (error == http::error::need_buffer) continue;  // the piece is full: read on
+    if (error == asio::ssl::error::stream_truncated) {
+      // Many servers close TLS without close_notify after a body delimited by the close.
+      boost::system::error_code eof_error;
+      parser.put_eof(eof_error);
+      if (!eof_error) continue;
+    }
+    if (error) {
+      body_error = error;
+      break;
+    }
+  }
+  ctx.end_phase();
   if (body_error) {
     out.failure = ProbeResult{classify_read_error(body_error), "reading the response body: " + body_error.message()};
     co_return out;
   }
-  out.body = std::move(parser.get().body());
+  if (checks) out.body_failure = checks->verdict();
   co_return out;
 }
 
@@ -117,10 +215,6 @@ asio::awaitable<std::optional<ProbeResult>> open_tunnel(ProbeContext& ctx, tcp_s
   if (parser.get().result_int() / 100 != 2)
     co_return ProbeResult{reason::proxy_error, "proxy answered " + std::to_string(parser.get().result_int()) + " to CONNECT " + to.authority()};
   co_return std::nullopt;
-}
-
-bool is_redirect(unsigned status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 std::string base64(std::string_view text) {
@@ -172,6 +266,25 @@ std::string read_authorization(ConfigTable& options) {
   return "Basic " + base64(*user + ":" + *options.secret_file("basic_auth_password_file"));
 }
 
+bool is_header_name(std::string_view name) {
+  return !name.empty() && name.find_first_of(" \t\r\n:") == std::string_view::npos;
+}
+
+std::vector<std::string> read_sensitive_headers(ConfigTable& options) {
+  std::vector<std::string> out;
+  const toml::node* node = options.get("sensitive_headers");
+  if (!node) return out;
+  const toml::array* list = node->as_array();
+  if (!list) options.fail("sensitive_headers", "must be an array of header names such as [\"X-Api-Key\"]");
+  for (const auto& entry : *list) {
+    const auto name = entry.value<std::string>();
+    if (!name || !is_header_name(*name))
+      throw_config_error(entry.source(), options.context() + ": key \"sensitive_headers\": each entry is a header name without spaces or ':'");
+    out.push_back(*name);
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, std::string>> read_headers(ConfigTable& options) {
   std::vector<std::pair<std::string, std::string>> out;
   const toml::node* node = options.get("headers");
@@ -181,7 +294,7 @@ std::vector<std::pair<std::string, std::string>> read_headers(ConfigTable& optio
   for (const auto& [name, value] : *table) {
     const auto* text = value.as_string();
     const std::string_view key = name.str();
-    const bool bad_name = key.empty() || key.find_first_of(" \t\r\n:") != std::string_view::npos;
+    const bool bad_name = !is_header_name(key);
     if (!text || bad_name || text->get().find_first_of("\r\n") != std::string::npos)
       throw_config_error(value.source(), options.context() + ": key \"headers." + std::string(key) +
                                              "\": a header is a name without spaces or ':' and a one-line string value");
@@ -191,6 +304,48 @@ std::vector<std::pair<std::string, std::string>> read_headers(ConfigTable& optio
 }
 
 }  // namespace
+
+void StreamingSearch::feed(std::string_view piece) {
+  if (found_) return;
+  window_.append(piece);
+  // What has arrived is not the end of the body: `$`, `\z` and `\b` must not match there.
+  const auto more_to_come = boost::match_not_eob | boost::match_not_eol | boost::match_not_eow;
+  boost::match_results<std::string::const_iterator> match;
+  // A partial match that starts early would hide a complete one after it: complete ones first.
+  if (search(more_to_come, match)) {
+    found_ = true;
+    std::string().swap(window_);
+    return;
+  }
+  if (!search(more_to_come | boost::match_partial, match)) {
+    keep_from(window_.size());  // no match can begin in what has arrived
+    return;
+  }
+  const auto partial_start = static_cast<std::size_t>(match[0].first - window_.cbegin());
+  keep_from(std::max(partial_start, window_.size() > kMatchWindowBytes ? window_.size() - kMatchWindowBytes : 0));
+}
+
+void StreamingSearch::finish() {
+  if (found_) return;
+  boost::match_results<std::string::const_iterator> match;
+  found_ = search(boost::match_default, match);
+}
+
+bool StreamingSearch::search(boost::match_flag_type flags,
+                             boost::match_results<std::string::const_iterator>& match) const {
+  // Where the search starts past the body's start, the character before it is there for `^`,
+  // `\b` and lookbehind, and `\A` must not match.
+  if (search_from_ > 0) flags |= boost::match_prev_avail | boost::match_not_bob;
+  return boost::regex_search(window_.cbegin() + static_cast<std::ptrdiff_t>(search_from_), window_.cend(), match,
+                             pattern_, flags);
+}
+
+void StreamingSearch::keep_from(std::size_t start) {
+  constexpr std::size_t kContextBytes = 256;
+  const std::size_t drop = start > kContextBytes ? start - kContextBytes : 0;
+  window_.erase(0, drop);
+  search_from_ = start - drop;
+}
 
 Target resolve_redirect(const Target& from, std::string_view location) {
   if (location.find("://") != std::string_view::npos) return parse_url_target(location);
@@ -238,11 +393,11 @@ asio::awaitable<ProbeResult> HttpProbe::run(ProbeContext& ctx) const {
     request.set(http::field::user_agent, "connectivity-agent");
     request.set(http::field::accept, "*/*");
     request.set(http::field::connection, "close");
-    for (const auto& [name, value] : s.headers) request.set(name, value);
     // Credentials go to the configured origin only, never to where a redirect points.
-    const Target& origin = ctx.target();
-    if (!s.authorization.empty() && url.scheme == origin.scheme && url.host == origin.host && url.port == origin.port)
-      request.set(http::field::authorization, s.authorization);
+    const bool at_origin = same_origin(url, ctx.target());
+    for (const auto& [name, value] : s.headers)
+      if (at_origin || !is_sensitive(s, name)) request.set(name, value);
+    if (!s.authorization.empty() && at_origin) request.set(http::field::authorization, s.authorization);
     request.body() = request_body;
     if (!request_body.empty() || method == http::verb::post || method == http::verb::put) request.prepare_payload();
 
@@ -254,24 +409,24 @@ asio::awaitable<ProbeResult> HttpProbe::run(ProbeContext& ctx) const {
       std::erase_if(facts, [](const Fact& f) { return f.metric.starts_with("connectivity_tls_"); });
       facts.insert(facts.end(), handshake.facts.begin(), handshake.facts.end());
       if (handshake.failure) co_return finish(std::move(*handshake.failure), 0, 0);
-      answer = co_await exchange(ctx, stream, request, s.max_body_bytes);
+      answer = co_await exchange(ctx, stream, request, s);
     } else {
-      answer = co_await exchange(ctx, tcp, request, s.max_body_bytes);
+      answer = co_await exchange(ctx, tcp, request, s);
     }
-    if (answer.failure) co_return finish(std::move(*answer.failure), answer.status, answer.body.size());
+    if (answer.failure) co_return finish(std::move(*answer.failure), answer.status, answer.body_bytes);
 
-    if (s.max_redirects > 0 && is_redirect(answer.status)) {
+    if (follows(s, answer.status)) {
       if (redirects == s.max_redirects)
         co_return finish(ProbeResult{reason::too_many_redirects, "more than " + std::to_string(s.max_redirects) + " redirects, last to " + answer.location},
-                         answer.status, answer.body.size());
+                         answer.status, answer.body_bytes);
       if (answer.location.empty())
         co_return finish(ProbeResult{reason::protocol_error, std::to_string(answer.status) + " without a Location header"},
-                         answer.status, answer.body.size());
+                         answer.status, answer.body_bytes);
       try {
         url = resolve_redirect(url, answer.location);
       } catch (const std::invalid_argument& e) {
         co_return finish(ProbeResult{reason::protocol_error, "redirect to \"" + answer.location + "\": " + e.what()},
-                         answer.status, answer.body.size());
+                         answer.status, answer.body_bytes);
       }
       ++redirects;
       // As browsers do: 303, and 301/302 after a POST, continue as GET without the body.
@@ -282,22 +437,11 @@ asio::awaitable<ProbeResult> HttpProbe::run(ProbeContext& ctx) const {
       continue;
     }
 
-    const int status = static_cast<int>(answer.status);
-    const bool accepted = std::any_of(s.valid_status.begin(), s.valid_status.end(),
-                                      [&](const auto& range) { return status >= range.first && status <= range.second; });
-    if (!accepted)
-      co_return finish(ProbeResult{reason::http_status, "status " + std::to_string(status) + " from " + url.to_string()},
-                       answer.status, answer.body.size());
-    try {
-      if (s.body_regex && !boost::regex_search(answer.body, *s.body_regex))
-        co_return finish(ProbeResult{reason::body_mismatch, "body does not match body_regex"}, answer.status, answer.body.size());
-      if (s.body_must_not_match && boost::regex_search(answer.body, *s.body_must_not_match))
-        co_return finish(ProbeResult{reason::body_mismatch, "body matches body_must_not_match"}, answer.status, answer.body.size());
-    } catch (const std::runtime_error& e) {
-      // Boost.Regex gives up on a pathological pattern rather than running away.
-      co_return finish(ProbeResult{reason::error, std::string("regex: ") + e.what()}, answer.status, answer.body.size());
-    }
-    co_return finish(ProbeResult{reason::success}, answer.status, answer.body.size());
+    if (!accepted_status(s, answer.status))
+      co_return finish(ProbeResult{reason::http_status, "status " + std::to_string(answer.status) + " from " + url.to_string()},
+                       answer.status, answer.body_bytes);
+    if (answer.body_failure) co_return finish(std::move(*answer.body_failure), answer.status, answer.body_bytes);
+    co_return finish(ProbeResult{reason::success}, answer.status, answer.body_bytes);
   }
 }
 
@@ -317,6 +461,7 @@ const ProbeKind& http_probe_kind() {
         s.family = parse_address_family(options);
         if (auto method = options.choice("method", {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})) s.method = *method;
         s.headers = read_headers(options);
+        s.sensitive_headers = read_sensitive_headers(options);
         s.body = options.string("body").value_or("");
         s.valid_status = read_valid_status(options);
         s.body_regex = read_regex(options, "body_regex");

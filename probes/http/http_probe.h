@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,9 @@ inline constexpr std::string_view proxy_error = "proxy_error";        // the pro
 struct HttpSettings {
   std::string method = "GET";
   std::vector<std::pair<std::string, std::string>> headers;
+  // Headers that go to the configured origin only, beyond Authorization, Cookie and
+  // Proxy-Authorization (always so), as curl treats credentials.
+  std::vector<std::string> sensitive_headers;
   std::string body;
   std::vector<std::pair<int, int>> valid_status;  // inclusive ranges
   std::optional<boost::regex> body_regex;
@@ -51,6 +55,37 @@ class HttpProbe final : public Probe {
 };
 
 const ProbeKind& http_probe_kind();
+
+// Searches a body for `pattern` as it streams through, never holding the body: only the text
+// from where a match may still begin (Boost.Regex partial matching tells), capped at
+// kMatchWindowBytes, so a match longer than that is not found. `$`, `\z` and `\b` are judged
+// at the true end of the body, not at the end of a piece.
+class StreamingSearch {
+ public:
+  static constexpr std::size_t kMatchWindowBytes = std::size_t{1} << 20;
+
+  explicit StreamingSearch(const boost::regex& pattern) : pattern_(pattern) {}
+  // The next piece of the body. Throws std::runtime_error where Boost.Regex gives up on a
+  // pathological pattern.
+  void feed(std::string_view piece);
+  // The body has ended: the last chance for a match that needed its end.
+  void finish();
+  bool found() const { return found_; }
+  // What is held now: bounded by kMatchWindowBytes and one piece, whatever the body's size.
+  std::size_t bytes_held() const { return window_.size(); }
+
+ private:
+  bool search(boost::match_flag_type flags, boost::match_results<std::string::const_iterator>& match) const;
+  // Drops the text before `start` (keeping a little of it as context for \b, ^ and lookbehind).
+  void keep_from(std::size_t start);
+
+  const boost::regex& pattern_;
+  std::string window_;
+  // In window_: where the next match may begin. Text before it is context only, and there is
+  // some (at least one character) whenever the window no longer starts at the body's start.
+  std::size_t search_from_ = 0;
+  bool found_ = false;
+};
 
 // Where a Location header leads from `from` (absolute, scheme-relative, absolute-path or
 // relative-path references); throws std::invalid_argument for what is not an http(s) URL.

@@ -333,6 +333,10 @@ const ProbeKind& ldap_probe_kind() {
           s.bind_dn = *bind_dn;
           // An empty password would make the bind unauthenticated (RFC 4513 5.1.2): secret_file refuses it.
           s.password = *options.secret_file("password_file");
+          // Allowed (some directories have no TLS), but never by accident.
+          if (!s.tls && !s.starttls)
+            options.warn("password_file", "the simple bind sends this password in clear (no tls or starttls): "
+                                          "anyone on the path can read it");
         }
         if (s.tls || s.starttls) {
           s.tls_client = TlsClient::from_options(options);

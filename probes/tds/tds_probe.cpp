@@ -33,7 +33,7 @@ constexpr std::string_view kBrowserPort = "connectivity_tds_browser_tcp_port";
 constexpr std::string_view kBrowserPortHelp = "TCP port the SQL Server Browser (UDP 1434) names for the instance.";
 
 constexpr std::uint8_t kReplyTypes[] = {tds::kReplyPacket};
-// SQL Server answers handshake records in packets of either type (PROTOCOLS.md).
+// SQL Server answers handshake records in packets of either type, depending on its version.
 constexpr std::uint8_t kHandshakeTypes[] = {tds::kPreloginPacket, tds::kReplyPacket};
 
 // Fills `into`; on failure `got` says how much of it arrived.

@@ -76,6 +76,12 @@ expect "running with a bad config exits 2" test $? -eq 2
 expect "and logs where" grep -q 'bad.toml:5:12' "$work/run.err"
 "$AGENT" validate --config "$work/missing.toml" > /dev/null 2>&1
 expect "validate of a missing file exits 2" test $? -eq 2
+: > "$work/empty.toml"
+"$AGENT" validate --config "$work/empty.toml" > /dev/null 2> "$work/empty.err"
+expect "validate of an empty file exits 2" test $? -eq 2
+expect "and says how to allow one" grep -q 'empty.toml:1:1: no \[\[check\]\] or \[\[inbound\]\] to run.*allow_empty = true' "$work/empty.err"
+printf '[agent]\nallow_empty = true\n' > "$work/empty.toml"
+expect "validate of an empty config with allow_empty = true exits 0" "$AGENT" validate --config "$work/empty.toml"
 
 # --- A real run on loopback -----------------------------------------------------------
 # Loopback peers for 60 s at most: one accepts and closes; one stands in for SQL Server,

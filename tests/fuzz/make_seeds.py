@@ -76,7 +76,7 @@ for name, data in browser_seeds.items():
     write("tds_browser", name, data)
 
 
-# ---- Z39.50 answers (Z39.50-2003 layouts; PROTOCOLS.md has the ones yaz-ztest 5.34 sends) ----
+# ---- Z39.50 answers (Z39.50-2003 layouts; shaped as yaz-ztest 5.34 sends them) ----
 def tlv(tag, content):
     """BER: `tag` as bytes (already with class and form), definite length in the shortest form."""
     n = len(content)

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -80,6 +82,94 @@ void ScriptedPeer::accept_next() {
                       });
     accept_next();
   });
+}
+
+HttpPeer::HttpPeer(std::function<void(Connection&)> play) : play_(std::move(play)) {
+  const auto bound = bind_loopback(SOCK_STREAM);
+  listen_fd_ = bound.fd;
+  port_ = bound.port;
+  ending_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (ending_fd_ < 0 || ::listen(listen_fd_, 64) != 0) {
+    const std::string why = std::strerror(errno);  // NOLINT(concurrency-mt-unsafe)
+    ::close(listen_fd_);
+    if (ending_fd_ >= 0) ::close(ending_fd_);
+    throw std::runtime_error("HttpPeer: " + why);
+  }
+  acceptor_ = std::thread([this] { accept_loop(); });
+}
+
+HttpPeer::~HttpPeer() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const auto written = ::write(ending_fd_, &one, sizeof one);
+  acceptor_.join();
+  // No thread is added once the acceptor has ended.
+  for (auto& thread : threads_) thread.join();
+  ::close(listen_fd_);
+  ::close(ending_fd_);
+}
+
+std::vector<std::string> HttpPeer::request_heads() const {
+  std::lock_guard lock(mutex_);
+  return request_heads_;
+}
+
+bool HttpPeer::wait_for(int fd, short events, int timeout_ms) const {
+  std::array<pollfd, 2> watched{{{fd, events, 0}, {ending_fd_, POLLIN, 0}}};
+  int ready = 0;
+  do {
+    ready = ::poll(watched.data(), watched.size(), timeout_ms);
+  } while (ready < 0 && errno == EINTR);
+  return ready > 0 && watched[1].revents == 0 && watched[0].revents != 0;
+}
+
+void HttpPeer::accept_loop() {
+  while (wait_for(listen_fd_, POLLIN)) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) continue;
+    std::lock_guard lock(mutex_);
+    threads_.emplace_back([this, fd] { serve(fd); });
+  }
+}
+
+void HttpPeer::serve(int fd) {
+  std::string head;
+  std::array<char, 4096> chunk{};
+  // A request head is small: 64 KiB without its end is not one worth waiting for.
+  while (head.find("\r\n\r\n") == std::string::npos && head.size() < std::size_t{64} * 1024 && wait_for(fd, POLLIN)) {
+    const ssize_t got = ::recv(fd, chunk.data(), chunk.size(), 0);
+    if (got <= 0) break;
+    head.append(chunk.data(), static_cast<std::size_t>(got));
+  }
+  if (head.find("\r\n\r\n") != std::string::npos) {
+    {
+      std::lock_guard lock(mutex_);
+      request_heads_.push_back(head);
+    }
+    Connection connection(*this, fd, std::move(head));
+    play_(connection);
+  }
+  ::close(fd);
+}
+
+bool HttpPeer::Connection::send(std::string_view bytes) {
+  while (!bytes.empty()) {
+    if (!peer_.wait_for(fd_, POLLOUT)) return false;
+    const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (sent < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (sent <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(sent));
+    peer_.bytes_sent_ += static_cast<std::uint64_t>(sent);
+  }
+  return true;
+}
+
+bool HttpPeer::Connection::ending(std::chrono::milliseconds pause) {
+  std::array<pollfd, 1> watched{{{peer_.ending_fd_, POLLIN, 0}}};
+  int ready = 0;
+  do {
+    ready = ::poll(watched.data(), watched.size(), static_cast<int>(pause.count()));
+  } while (ready < 0 && errno == EINTR);
+  return ready > 0;
 }
 
 BoundLoopbackSocket bind_loopback(int type) {

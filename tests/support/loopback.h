@@ -6,9 +6,12 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -51,6 +54,56 @@ class ScriptedPeer {
   std::atomic<std::uint64_t> accepted_{0};
   std::thread thread_;
   void accept_next();
+};
+
+// An HTTP peer on 127.0.0.1 whose every connection is played by `play`, each on a thread of its
+// own, once the request head has been read (kept, in order, for request_heads()). Unlike
+// ScriptedPeer its answer can depend on the request, and it can stream without end: a play
+// sends until a send fails, which it does once the client has gone or the peer is destroyed.
+// Destruction ends every play and joins the threads.
+class HttpPeer {
+ public:
+  class Connection {
+   public:
+    Connection(HttpPeer& peer, int fd, std::string request_head)
+        : peer_(peer), fd_(fd), request_head_(std::move(request_head)) {}
+    const std::string& request_head() const { return request_head_; }
+    // Sends all of `bytes`; false when the client has gone or the peer is ending.
+    bool send(std::string_view bytes);
+    // Waits `pause` unless the peer ends first; true when it is ending.
+    bool ending(std::chrono::milliseconds pause = std::chrono::milliseconds(0));
+
+   private:
+    HttpPeer& peer_;
+    int fd_;
+    std::string request_head_;
+  };
+
+  explicit HttpPeer(std::function<void(Connection&)> play);
+  ~HttpPeer();
+  HttpPeer(const HttpPeer&) = delete;
+  HttpPeer& operator=(const HttpPeer&) = delete;
+  std::uint16_t port() const { return port_; }
+  std::string url(const std::string& path = "/") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::vector<std::string> request_heads() const;
+  // Bytes all plays have sent so far.
+  std::uint64_t bytes_sent() const { return bytes_sent_.load(); }
+
+ private:
+  void accept_loop();
+  void serve(int fd);
+  // Waits until `fd` is ready for `events` or the peer ends; true when ready.
+  bool wait_for(int fd, short events, int timeout_ms = -1) const;
+
+  std::function<void(Connection&)> play_;
+  int listen_fd_ = -1;
+  int ending_fd_ = -1;  // an eventfd, readable once the peer is ending
+  std::uint16_t port_ = 0;
+  std::atomic<std::uint64_t> bytes_sent_{0};
+  mutable std::mutex mutex_;
+  std::vector<std::string> request_heads_;
+  std::vector<std::thread> threads_;  // guarded by mutex_ once accept_loop runs
+  std::thread acceptor_;
 };
 
 // A loopback port that refuses connections: bound (so nobody else takes it) but not listening.

@@ -21,6 +21,17 @@ std::string error_of(const std::string& text) {
   return {};
 }
 
+// The same, for a config named `source_name`.
+std::string error_of_named(const std::string& text, const std::string& source_name) {
+  try {
+    parse_config(text, source_name);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "config was accepted:\n" << text;
+  return {};
+}
+
 constexpr const char* kValid = R"(
 [agent]
 listen = "127.0.0.1:9470"
@@ -145,7 +156,7 @@ confirm_failures = true
   EXPECT_FALSE(c.checks[0].confirm_failures);
   EXPECT_TRUE(c.checks[1].confirm_failures);
   EXPECT_EQ(c.checks[1].confirm_delay, 2s);
-  EXPECT_EQ(parse_config("", "empty.toml").agent.interval, 15s);
+  EXPECT_EQ(parse_config("[agent]\nallow_empty = true\n", "empty.toml").agent.interval, 15s);
   CheckConfig toggled = c.checks[1];
   toggled.confirm_failures = false;
   EXPECT_FALSE(toggled.same_schedule_as(c.checks[1]));  // a reload restarts its schedule
@@ -193,6 +204,103 @@ TEST(Config, EveryErrorNamesFileLineColumnAndKey) {
 
 TEST(Config, MissingFileIsAConfigError) {
   EXPECT_THROW(load_config_file("/nonexistent/connectivity.toml"), ConfigError);
+}
+
+// The message of the ConfigError loading `path` gives; "<no error>" when it loads.
+std::string file_error_of(const std::string& path) {
+  try {
+    load_config_file(path);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+// A reload onto an empty file would drop every check and still report success: a config that
+// runs nothing is a mistake unless it says it means it.
+TEST(Config, AConfigWithNothingToRunIsAnErrorUnlessItSaysSo) {
+  const std::string expected =
+      "empty.toml:1:1: no [[check]] or [[inbound]] to run (an empty or wrong file?); "
+      "to run none on purpose, set allow_empty = true in [agent]";
+  EXPECT_EQ(error_of_named("", "empty.toml"), expected);
+  EXPECT_EQ(error_of_named("# only a comment\n\n[agent]\ninterval = \"30s\"\n", "empty.toml"), expected);
+  EXPECT_EQ(error_of_named("[agent]\nallow_empty = false\n", "empty.toml"), expected);
+  EXPECT_EQ(error_of_named("[agent]\nallow_empty = \"yes\"\n", "empty.toml"),
+            "empty.toml:2:15: [agent]: key \"allow_empty\": must be true or false");
+  EXPECT_TRUE(parse_config("[agent]\nallow_empty = true\n", "empty.toml").checks.empty());
+  // An inbound watch alone does something.
+  EXPECT_EQ(parse_config("[[inbound]]\nname = \"w\"\nport = 210\nsources = [{ source = \"a\", address = \"192.0.2.1\" }]\n",
+                         "inbound.toml")
+                .inbound.size(),
+            1u);
+  EXPECT_EQ(file_error_of("/dev/null"), "/dev/null:1:1: no [[check]] or [[inbound]] to run (an empty or wrong file?); "
+                                        "to run none on purpose, set allow_empty = true in [agent]");
+}
+
+TEST(Config, ADirectoryIsNamedAsOne) {
+  const std::string dir = std::filesystem::temp_directory_path().string();
+  EXPECT_EQ(file_error_of(dir), dir + ": is a directory");
+}
+
+// /dev/zero, a FIFO or a runaway file is cut off at the cap, never read whole into memory.
+TEST(Config, AFileOverTheCapIsRefusedWithoutReadingItAll) {
+  EXPECT_EQ(file_error_of("/dev/zero"), "/dev/zero: larger than 16 MiB, the most a config or profile file may be");
+}
+
+TEST(Config, DurationsBeyondTheirBoundAreRejectedAtTheirPosition) {
+  const std::string head = "[[check]]\nname = \"a\"\nprobe = \"tcp\"\ntarget = \"h:1\"\n";
+  EXPECT_EQ(error_of(head + "interval = \"200000d\"\n"),
+            "test.toml:5:12: check \"a\": key \"interval\": \"200000d\" is longer than 7d, the longest interval");
+  EXPECT_EQ(error_of(head + "interval = \"106752d\"\ntimeout = \"106752d\"\n"),
+            "test.toml:5:12: check \"a\": key \"interval\": \"106752d\" is longer than 7d, the longest interval");
+  EXPECT_EQ(error_of(head + "interval = \"7d\"\ntimeout = \"1d1ms\"\n"),
+            "test.toml:6:11: check \"a\": key \"timeout\": \"1d1ms\" is longer than 1d, the longest timeout");
+  EXPECT_EQ(error_of("[agent]\ninterval = \"7d1s\"\n"),
+            "test.toml:2:12: [agent]: key \"interval\": \"7d1s\" is longer than 7d, the longest interval");
+  EXPECT_EQ(error_of("[agent]\ntimeout = \"25h\"\n"),
+            "test.toml:2:11: [agent]: key \"timeout\": \"25h\" is longer than 1d, the longest timeout");
+  EXPECT_EQ(error_of("[agent]\nconfirm_delay = \"2d\"\n"),
+            "test.toml:2:17: [agent]: key \"confirm_delay\": \"2d\" is longer than 1d, the longest confirm_delay");
+  EXPECT_EQ(error_of("[[inbound]]\nname = \"w\"\nport = 210\nexpect_within = \"32d\"\n"
+                     "sources = [{ source = \"a\", address = \"192.0.2.1\" }]\n"),
+            "test.toml:4:17: inbound \"w\": key \"expect_within\": \"32d\" is longer than 31d, the longest expect_within");
+  // The bounds themselves are allowed.
+  const Config longest = parse_config(head + "interval = \"7d\"\ntimeout = \"1d\"\n", "test.toml");
+  EXPECT_EQ(longest.checks.at(0).interval, 7 * 24h);
+  EXPECT_EQ(longest.checks.at(0).timeout, 24h);
+}
+
+TEST(Config, TheListenAddressIsCheckedAtLoad) {
+  const auto listen_error = [](const std::string& listen) {
+    return error_of("[agent]\nallow_empty = true\nlisten = \"" + listen + "\"\n");
+  };
+  const std::string why = " (expected host:port, \":port\" or \"[v6-address]:port\", port 0 to 65535)";
+  EXPECT_EQ(listen_error(":99999"), "test.toml:3:10: [agent]: key \"listen\": bad listen address \":99999\": port must be 0 to 65535" + why);
+  EXPECT_EQ(listen_error("garbage"), "test.toml:3:10: [agent]: key \"listen\": bad listen address \"garbage\": no :port" + why);
+  for (const char* bad : {"", ":", "127.0.0.1", "9470", "127.0.0.1:", "127.0.0.1:http", "127.0.0.1:-1", "::1:9470",
+                          "[::1]9470", "[::1", "[nothost]:9470", "[127.0.0.1]:9470", "bad host:9470", "a,b:1",
+                          "127.0.0.1:9470s", "127.0.0.1:9470,[::1]:9470", "host/x:1", "1.2.3.4.5:1"}) {
+    const std::string message = listen_error(bad);
+    EXPECT_EQ(message.rfind("test.toml:3:10: [agent]: key \"listen\": bad listen address", 0), 0u) << bad << ": " << message;
+  }
+  for (const char* good : {":0", ":9470", "0.0.0.0:9470", "127.0.0.1:0", "[::]:9470", "[::1]:65535", "localhost:9470",
+                           "agent.example.org:9470"}) {
+    EXPECT_EQ(parse_config("[agent]\nallow_empty = true\nlisten = \"" + std::string(good) + "\"\n", "test.toml").agent.listen, good);
+  }
+}
+
+TEST(Config, AgentCountsAreBounded) {
+  EXPECT_EQ(error_of("[agent]\nresolver_threads = 100000\n"),
+            "test.toml:2:20: [agent]: key \"resolver_threads\": must be an integer from 1 to 64");
+  EXPECT_EQ(error_of("[agent]\nresolver_threads = 0\n"),
+            "test.toml:2:20: [agent]: key \"resolver_threads\": must be an integer from 1 to 64");
+  EXPECT_EQ(error_of("[agent]\nmax_concurrent_probes = 9223372036854775807\n"),
+            "test.toml:2:25: [agent]: key \"max_concurrent_probes\": must be an integer from 1 to 65536");
+  EXPECT_EQ(error_of("[agent]\nmax_concurrent_probes = -1\n"),
+            "test.toml:2:25: [agent]: key \"max_concurrent_probes\": must be an integer from 1 to 65536");
+  const Config most = parse_config("[agent]\nallow_empty = true\nresolver_threads = 64\nmax_concurrent_probes = 65536\n", "t.toml");
+  EXPECT_EQ(most.agent.resolver_threads, 64u);
+  EXPECT_EQ(most.agent.max_concurrent_probes, 65536u);
 }
 
 TEST(Config, EmbeddedDefaultIsValidAndHasTheIlliadEssentials) {

@@ -44,8 +44,10 @@ class RunningAgent : public ::testing::Test {
   }
   void write_config(const std::string& text) { std::ofstream(config_path_) << text; }
 
-  void start() {
-    agent_ = std::make_unique<Agent>(AgentOptions{.config_path = config_path_, .listen = "127.0.0.1:0", .handle_signals = false});
+  // `lifecycle`: serve POST /-/reload (--web.enable-lifecycle).
+  void start(bool lifecycle = true) {
+    agent_ = std::make_unique<Agent>(AgentOptions{
+        .config_path = config_path_, .listen = "127.0.0.1:0", .handle_signals = false, .web_enable_lifecycle = lifecycle});
     port_ = agent_->listening_ports().at(0);
     thread_ = std::thread([this] { agent_->run(); });
   }
@@ -118,13 +120,33 @@ TEST_F(RunningAgent, ServesSeriesForOpenAndRefusedTargets) {
 }
 
 TEST_F(RunningAgent, HealthIndexAndMethodChecks) {
-  write_config("");
+  write_config("[agent]\nallow_empty = true\n");  // no check needed to answer HTTP
   start();
   EXPECT_EQ(http_request(port_, "GET", "/-/healthy").status, 200);
   EXPECT_EQ(http_request(port_, "GET", "/").status, 200);
   EXPECT_EQ(http_request(port_, "GET", "/nope").status, 404);
   EXPECT_EQ(http_request(port_, "GET", "/-/reload").status, 405);
   EXPECT_EQ(http_request(port_, "POST", "/metrics").status, 405);
+  // Exact paths: CivetWeb's handlers match by prefix, ours do not.
+  EXPECT_EQ(http_request(port_, "GET", "/metricsXYZ").status, 404);
+  EXPECT_EQ(http_request(port_, "GET", "/metrics/foo").status, 404);
+  EXPECT_EQ(http_request(port_, "POST", "/-/reload/x").status, 404);
+  EXPECT_EQ(http_request(port_, "GET", "/-/healthyx").status, 404);
+  EXPECT_EQ(http_request(port_, "GET", "/metrics?name=x").status, 200);
+}
+
+TEST_F(RunningAgent, ReloadEndpointIsOffWithoutLifecycle) {
+  RefusedPort closed;
+  write_config(check("closed", closed.port()));
+  start(/*lifecycle=*/false);
+  const auto reply = http_request(port_, "POST", "/-/reload");
+  EXPECT_EQ(reply.status, 403);
+  EXPECT_NE(reply.body.find("--web.enable-lifecycle"), std::string::npos) << reply.body;
+  EXPECT_EQ(agent_->reloads_started(), 0u);
+  EXPECT_EQ(value_of(scrape(), "connectivity_agent_config_reloads_total", {{"result", "success"}}), 0.0);
+  // The agent's own reload (what SIGHUP does) still works.
+  EXPECT_EQ(agent_->reload(), std::nullopt);
+  EXPECT_EQ(agent_->reloads_started(), 1u);
 }
 
 TEST_F(RunningAgent, ReloadKeepsCountersAndDropsRemovedChecks) {
@@ -231,7 +253,7 @@ TEST(Exposition, CounterFactsAreTypedCounter) {
 TEST(AgentStartup, PortInUseIsAClearError) {
   LoopbackListener taken;
   const std::string dir = testing::make_temp_dir("connectivity-agent-test");
-  std::ofstream(dir + "/a.toml") << "";
+  std::ofstream(dir + "/a.toml") << "[agent]\nallow_empty = true\n";
   try {
     Agent agent(AgentOptions{.config_path = dir + "/a.toml", .listen = "127.0.0.1:" + std::to_string(taken.port()), .handle_signals = false});
     ADD_FAILURE() << "agent started on a port in use";

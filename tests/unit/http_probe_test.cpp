@@ -9,8 +9,23 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
 
 namespace connectivity {
 namespace {
@@ -166,6 +181,287 @@ TEST(HttpProbeHostilePeer, GarbageAndTruncationAreClassified) {
   testing::LoopbackListener closes_at_once;
   const RunRecord run = run_once(make_check("http", "http://127.0.0.1:" + std::to_string(closes_at_once.port()) + "/"));
   EXPECT_TRUE(run.reason == reason::protocol_error || run.reason == reason::reset) << run.reason << ": " << run.detail;
+}
+
+// The process's resident memory, sampled on a thread while a probe runs: its peak above the
+// RSS when arm() was called (once the run is under way: starting its threads costs memory,
+// a lot of it under ASan, that is not the probe's). Past `cap` it calls `exceeded` once, so
+// that a peer feeding a probe that holds what it reads can stop before the test itself takes
+// the machine's memory.
+class ResidentMemoryWatch {
+ public:
+  ResidentMemoryWatch(std::size_t cap, std::function<void()> exceeded)
+      : cap_(cap), exceeded_(std::move(exceeded)), sampler_([this] { sample(); }) {}
+  ~ResidentMemoryWatch() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (sampler_.joinable()) sampler_.join();
+  }
+  void arm() {
+    if (start_ == 0) start_ = resident_bytes();
+  }
+  std::size_t peak_growth() const {
+    const std::size_t start = start_;
+    return start != 0 && peak_ > start ? peak_ - start : 0;
+  }
+
+ private:
+  // Without allocating: under ASan freed memory stays resident a while (the quarantine), and
+  // the watch's own would be counted against the probe.
+  static std::size_t resident_bytes() {
+    std::array<char, 128> text{};
+    const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    const ssize_t got = ::read(fd, text.data(), text.size() - 1);
+    ::close(fd);
+    if (got <= 0) return 0;
+    const char* resident = std::strchr(text.data(), ' ');  // "total resident shared ..." in pages
+    std::size_t pages = 0;
+    if (resident) std::from_chars(resident + 1, text.data() + got, pages);
+    return pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  }
+  void sample() {
+    std::unique_lock lock(mutex_);
+    bool reported = false;
+    while (!wake_.wait_for(lock, std::chrono::milliseconds(5), [this] { return stopping_; })) {
+      if (start_ == 0) continue;
+      peak_ = std::max(peak_.load(), resident_bytes());
+      if (!reported && peak_growth() > cap_) {
+        reported = true;
+        exceeded_();
+      }
+    }
+  }
+
+  std::atomic<std::size_t> start_{0};
+  std::atomic<std::size_t> peak_{0};
+  std::size_t cap_;
+  std::function<void()> exceeded_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread sampler_;
+};
+
+constexpr std::size_t kKiB = 1024;
+constexpr std::size_t kMiB = 1024 * kKiB;
+// What one run may add to the agent's memory, whatever the peer sends: the read buffers and
+// the regex windows are a few MiB at most.
+constexpr std::size_t kProbeMemoryCap = 32 * kMiB;
+
+struct EndlessRun {
+  RunRecord run;
+  std::uint64_t bytes_sent = 0;
+  std::size_t memory_growth = 0;
+};
+
+// Runs an http check against a peer that sends `head`, then `block` again and again until the
+// run has ended (or the process has grown past the cap: a probe that holds the body). Memory
+// is watched from the fourth MiB the peer sent on.
+EndlessRun run_against_endless_peer(const std::string& head, const std::string& block, const std::string& options,
+                                    const std::string& timeout) {
+  std::atomic<bool> stop_feeding{false};
+  ResidentMemoryWatch watch(kProbeMemoryCap, [&] { stop_feeding = true; });
+  testing::HttpPeer peer([&](testing::HttpPeer::Connection& c) {
+    if (!c.send(head)) return;
+    for (std::size_t sent = 0; !stop_feeding && c.send(block); sent += block.size())
+      if (sent >= 4 * kMiB) watch.arm();
+  });
+  EndlessRun out;
+  out.run = run_once(make_check("http", peer.url(), "address_family = \"ipv4\"\n" + options, timeout));
+  watch.stop();
+  out.memory_growth = watch.peak_growth();
+  out.bytes_sent = peer.bytes_sent();
+  return out;
+}
+
+// The defect is a time bound: the run went on for as long as the peer sent (40 s in the field).
+// A second past the timeout is generous for a loaded machine and the sanitizer build.
+constexpr auto kDeadlineSlack = std::chrono::seconds(1);
+
+TEST(HttpProbeEndlessPeer, AFastEndlessBodyEndsAtTheTimeoutInBoundedMemory) {
+  const EndlessRun endless = run_against_endless_peer("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n",
+                                                      std::string(64 * kKiB, 'x'), "max_body_bytes = 1073741824", "3s");
+  EXPECT_EQ(endless.run.reason, reason::timeout) << endless.run.detail;
+  EXPECT_LT(endless.run.total, std::chrono::seconds(3) + kDeadlineSlack);
+  EXPECT_TRUE(phase_seconds(endless.run, "transfer"));
+  EXPECT_LT(endless.memory_growth, kProbeMemoryCap) << endless.bytes_sent << " bytes sent";
+  // The body streamed through rather than into memory: memory grew by a small part of it.
+  EXPECT_GT(endless.bytes_sent, 16 * kMiB);
+  EXPECT_LT(endless.memory_growth, endless.bytes_sent / 4);
+  std::cout << "[ measured ] " << endless.bytes_sent / kMiB << " MiB streamed in " << std::chrono::duration_cast<std::chrono::milliseconds>(endless.run.total).count()
+            << " ms; resident memory grew " << endless.memory_growth / kMiB << " MiB\n";
+}
+
+TEST(HttpProbeEndlessPeer, AnEndlessChunkedBodyEndsAtTheTimeoutInBoundedMemory) {
+  const std::string chunk = "10000\r\n" + std::string(64 * kKiB, 'y') + "\r\n";
+  const EndlessRun endless = run_against_endless_peer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", chunk,
+                                                      "max_body_bytes = 1073741824\nbody_regex = \"never there\"", "1s");
+  EXPECT_EQ(endless.run.reason, reason::timeout) << endless.run.detail;
+  EXPECT_LT(endless.run.total, std::chrono::seconds(1) + kDeadlineSlack);
+  EXPECT_LT(endless.memory_growth, kProbeMemoryCap) << endless.bytes_sent << " bytes sent";
+}
+
+TEST(HttpProbeEndlessPeer, AnEndlessOrOversizedHeaderIsAProtocolError) {
+  const EndlessRun endless = run_against_endless_peer("HTTP/1.1 200 OK\r\n", "X-Filler: " + std::string(1000, 'a') + "\r\n",
+                                                      "", "2s");
+  EXPECT_EQ(endless.run.reason, reason::protocol_error) << endless.run.detail;
+  EXPECT_LT(endless.run.total, std::chrono::seconds(1));  // refused at the header limit, not at the deadline
+
+  testing::HttpPeer huge_line([](testing::HttpPeer::Connection& c) {
+    if (c.send("HTTP/1.1 200 OK\r\nX-Huge: " + std::string(kMiB, 'h') + "\r\nContent-Length: 2\r\n\r\nok")) c.ending(std::chrono::seconds(5));
+  });
+  const RunRecord run = run_once(make_check("http", huge_line.url(), "address_family = \"ipv4\"", "2s"));
+  EXPECT_EQ(run.reason, reason::protocol_error) << run.detail;
+}
+
+TEST(HttpProbeEndlessPeer, AHeaderThatTricklesTimesOutAtTheDeadline) {
+  testing::HttpPeer trickle([](testing::HttpPeer::Connection& c) {
+    const std::string head = "HTTP/1.1 200 OK\r\nX-Slow: " + std::string(10000, 's') + "\r\n\r\n";
+    for (char byte : head)
+      if (c.ending(std::chrono::milliseconds(20)) || !c.send(std::string_view(&byte, 1))) return;
+  });
+  const RunRecord run = run_once(make_check("http", trickle.url(), "address_family = \"ipv4\"", "500ms"));
+  EXPECT_EQ(run.reason, reason::timeout) << run.detail;
+  EXPECT_LT(run.total, std::chrono::milliseconds(500) + kDeadlineSlack);
+  EXPECT_TRUE(phase_seconds(run, "request"));
+}
+
+// Header name -> value of one request head (names lowercased).
+std::map<std::string, std::string> header_fields(const std::string& head) {
+  std::map<std::string, std::string> fields;
+  std::istringstream lines(head);
+  std::string line;
+  std::getline(lines, line);  // the request line
+  while (std::getline(lines, line) && line != "\r") {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    const auto value_start = line.find_first_not_of(' ', colon + 1);
+    fields[name] = line.substr(value_start, line.find_last_not_of("\r ") + 1 - value_start);
+  }
+  return fields;
+}
+
+// Two origins on loopback (same host, other port): `origin` redirects /cross there and /same
+// to its own /here; every other path answers 200.
+struct TwoOrigins {
+  testing::HttpPeer other{[](testing::HttpPeer::Connection& c) { c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); }};
+  testing::HttpPeer origin{[this](testing::HttpPeer::Connection& c) {
+    const std::string& head = c.request_head();
+    if (head.starts_with("GET /cross "))
+      c.send("HTTP/1.1 302 Found\r\nLocation: " + other.url("/landing") + "\r\nContent-Length: 0\r\n\r\n");
+    else if (head.starts_with("GET /same "))
+      c.send("HTTP/1.1 302 Found\r\nLocation: /here\r\nContent-Length: 0\r\n\r\n");
+    else
+      c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  }};
+};
+
+TEST(HttpProbeRedirect, AuthorizationAndCookieStayWithTheConfiguredOrigin) {
+  TwoOrigins sites;
+  const std::string options =
+      "address_family = \"ipv4\"\nheaders = { Authorization = \"Bearer t0ken\", Cookie = \"session=s1\", "
+      "Proxy-Authorization = \"Basic cHJveHk=\", X-Trace = \"t1\" }";
+  RunRecord run = run_once(make_check("http", sites.origin.url("/cross"), options));
+  EXPECT_EQ(run.reason, reason::success) << run.detail;
+  ASSERT_EQ(sites.other.request_heads().size(), 1u);
+  const auto at_other = header_fields(sites.other.request_heads().front());
+  EXPECT_FALSE(at_other.contains("authorization")) << sites.other.request_heads().front();
+  EXPECT_FALSE(at_other.contains("cookie"));
+  EXPECT_FALSE(at_other.contains("proxy-authorization"));
+  EXPECT_EQ(at_other.count("x-trace") ? at_other.at("x-trace") : "", "t1");  // not sensitive: it follows
+
+  run = run_once(make_check("http", sites.origin.url("/same"), options));
+  EXPECT_EQ(run.reason, reason::success) << run.detail;
+  const auto heads = sites.origin.request_heads();
+  ASSERT_EQ(heads.size(), 3u);  // /cross, /same, /here
+  for (const auto& head : heads) {
+    const auto fields = header_fields(head);
+    EXPECT_EQ(fields.count("authorization") ? fields.at("authorization") : "", "Bearer t0ken") << head;
+    EXPECT_EQ(fields.count("cookie") ? fields.at("cookie") : "", "session=s1") << head;
+  }
+}
+
+TEST(HttpProbeRedirect, HeadersTheConfigMarksSensitiveStayWithTheConfiguredOrigin) {
+  TwoOrigins sites;
+  const RunRecord run = run_once(make_check(
+      "http", sites.origin.url("/cross"),
+      "address_family = \"ipv4\"\nheaders = { X-Api-Key = \"k-123\", X-Trace = \"t1\" }\nsensitive_headers = [\"x-api-key\"]"));
+  EXPECT_EQ(run.reason, reason::success) << run.detail;
+  ASSERT_EQ(sites.other.request_heads().size(), 1u);
+  const auto at_other = header_fields(sites.other.request_heads().front());
+  EXPECT_FALSE(at_other.contains("x-api-key")) << sites.other.request_heads().front();
+  EXPECT_TRUE(at_other.contains("x-trace"));
+  const auto at_origin = header_fields(sites.origin.request_heads().front());
+  EXPECT_EQ(at_origin.count("x-api-key") ? at_origin.at("x-api-key") : "", "k-123");
+}
+
+TEST(HttpProbeRedirect, SensitiveHeadersMustBeHeaderNames) {
+  const auto error_of = [](const std::string& options) { return testing::config_error("http", "https://h/", options); };
+  EXPECT_EQ(error_of("sensitive_headers = [\"X-Api-Key\"]"), "<no error>");
+  EXPECT_NE(error_of("sensitive_headers = \"X-Api-Key\"").find("key \"sensitive_headers\": must be an array"), std::string::npos)
+      << error_of("sensitive_headers = \"X-Api-Key\"");
+  EXPECT_NE(error_of("sensitive_headers = [\"Bad Name\"]").find("key \"sensitive_headers\": each entry is a header name"),
+            std::string::npos);
+  EXPECT_NE(error_of("sensitive_headers = [42]").find("key \"sensitive_headers\""), std::string::npos);
+}
+
+// The body regexes see the body piece by piece, as it arrives.
+bool found_in_pieces(const std::string& pattern, const std::vector<std::string>& pieces) {
+  const boost::regex regex(pattern);
+  StreamingSearch search(regex);
+  for (const auto& piece : pieces) search.feed(piece);
+  search.finish();
+  return search.found();
+}
+
+TEST(HttpBodySearch, MatchesAcrossPiecesAsInTheWholeBody) {
+  EXPECT_TRUE(found_in_pieces("Article Exchange", {"<title>Article Ex", "change</title>"}));
+  EXPECT_TRUE(found_in_pieces("Article Exchange", {"<title>Art", "i", "cle Ex", "change</title>"}));
+  EXPECT_FALSE(found_in_pieces("Article Exchange\\b", {"Article ", "Exchange", "d"}));
+  // The end of a piece is not the end of the body for $, \z and \b.
+  EXPECT_FALSE(found_in_pieces("ok$", {"status ok", " and more"}));
+  EXPECT_TRUE(found_in_pieces("ok$", {"status ", "ok"}));
+  EXPECT_FALSE(found_in_pieces("ok\\z", {"ok", "\n"}));
+  // Nor is the start of a piece the start of the body (or of a line) for \A and ^.
+  EXPECT_FALSE(found_in_pieces("\\Amaintenance", {"no ", "maintenance"}));
+  EXPECT_TRUE(found_in_pieces("\\Amaintenance", {"maint", "enance"}));
+  EXPECT_FALSE(found_in_pieces("^maintenance", {"no ", "maintenance"}));
+  EXPECT_TRUE(found_in_pieces("^maintenance", {"news\n", "maintenance"}));
+  // An early partial match (start.*end) does not hide a complete one after it.
+  EXPECT_TRUE(found_in_pieces("start.*end|needle", {"start of a long page, ", "needle, ", "and no closing word"}));
+}
+
+TEST(HttpBodySearch, HoldsABoundedWindowWhateverTheBodySize) {
+  const std::string piece(64 * kKiB, 'a');
+  const boost::regex literal("b");
+  const boost::regex open_ended("<title>[^<]*</title>");  // a partial match that never completes
+  StreamingSearch no_match(literal);
+  StreamingSearch held_open(open_ended);
+  held_open.feed("<title>");
+  std::size_t most_held = 0;
+  for (int i = 0; i < 24; ++i) {  // 1.5 MiB: past the window
+    no_match.feed(piece);
+    held_open.feed(piece);
+    most_held = std::max(most_held, held_open.bytes_held());
+    EXPECT_LE(no_match.bytes_held(), piece.size() + 1024);
+  }
+  EXPECT_GT(most_held, StreamingSearch::kMatchWindowBytes / 2);  // it did hold the partial match...
+  EXPECT_LE(most_held, StreamingSearch::kMatchWindowBytes + piece.size() + 1024);  // ...up to the window
+
+  // Within the window, a long match is still found.
+  StreamingSearch long_match(open_ended);
+  long_match.feed("<html><title>");
+  for (int i = 0; i < 8; ++i) long_match.feed(piece);  // 512 KiB
+  long_match.feed("</title></html>");
+  long_match.finish();
+  EXPECT_TRUE(long_match.found());
 }
 
 class HttpsProbe : public ::testing::Test {

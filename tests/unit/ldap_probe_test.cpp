@@ -1,5 +1,5 @@
-// The LDAP probe: its codec against RFC 4511 byte layouts (and the bytes PROTOCOLS.md confirmed
-// against slapd 2.5.13), and the probe against a real slapd on loopback (plain, StartTLS,
+// The LDAP probe: its codec against RFC 4511 byte layouts (and the bytes slapd 2.5.13 was
+// seen to accept), and the probe against a real slapd on loopback (plain, StartTLS,
 // LDAPS, simple bind) and against hostile or silent peers.
 #include "probes/ldap/ldap_codec.h"
 #include "probes/ldap/ldap_probe.h"
@@ -90,7 +90,7 @@ Bytes root_dse_entry(std::uint8_t id, std::initializer_list<std::string_view> co
 // ---- Requests: exact bytes ----------------------------------------------------------------
 
 TEST(LdapCodec, StartTlsAndUnbindAreTheBytesSlapdConfirmed) {
-  // PROTOCOLS.md: StartTLS is message 1 on its connection, and an anonymous search (message 1)
+  // As slapd takes them: StartTLS is message 1 on its connection, and an anonymous search (message 1)
   // is followed by Unbind as message 2. The probe numbers its requests 1, 2, ... per connection.
   EXPECT_EQ(ldap::encode_starttls_request(1),
             cat({Bytes{0x30, 0x1d, 0x02, 0x01, 0x01, 0x77, 0x18, 0x80, 0x16}, bytes("1.3.6.1.4.1.1466.20037")}));
@@ -566,6 +566,28 @@ TEST(LdapProbeConfig, BadOptionsAreConfigErrorsAtTheirKey) {
   EXPECT_EQ(error_of("starttls = true\nverify_hostname = false\nbind_dn = \"cn=a\"\npassword_file = \"" + good + "\""),
             "<no error>");
   EXPECT_EQ(error_of(""), "<no error>");
+  std::filesystem::remove_all(dir);
+}
+
+// A simple bind over plain TCP sends the password in clear: allowed (some sites have no TLS on
+// their directory), but said at load, at the key, so nobody does it by accident.
+TEST(LdapProbeConfig, ACleartextBindLoadsWithAWarningAtThePasswordFile) {
+  const std::string dir = testing::make_temp_dir("connectivity-ldap-cleartext");
+  const std::string password = dir + "/password";
+  std::ofstream(password) << "secret\n";
+  const std::string bind = "bind_dn = \"cn=a\"\npassword_file = \"" + password + "\"";
+
+  const CheckConfig plain = testing::make_check("ldap", "ldap.example.edu:389", bind);
+  ASSERT_EQ(plain.warnings.size(), 1u);
+  EXPECT_EQ(plain.warnings[0].where, "test.toml:9:17");
+  EXPECT_EQ(plain.warnings[0].message,
+            "key \"password_file\": the simple bind sends this password in clear (no tls or starttls): "
+            "anyone on the path can read it");
+  EXPECT_EQ(plain.warnings[0].text(), "test.toml:9:17: check \"t\": " + plain.warnings[0].message);
+
+  EXPECT_TRUE(testing::make_check("ldap", "ldap.example.edu:389", "starttls = true\n" + bind).warnings.empty());
+  EXPECT_TRUE(testing::make_check("ldap", "ldap.example.edu:636", "tls = true\n" + bind).warnings.empty());
+  EXPECT_TRUE(testing::make_check("ldap", "ldap.example.edu:389").warnings.empty());  // anonymous: no password
   std::filesystem::remove_all(dir);
 }
 

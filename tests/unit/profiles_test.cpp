@@ -328,7 +328,32 @@ TEST_F(ProfileFile, ItsMistakesPointIntoIt) {
     EXPECT_NE(message.find(c.expected), std::string::npos) << c.what << "\n  got:      " << message << "\n  expected: " << c.expected;
   }
   write("site.toml", "[[include]]\nprofile = \"missing.toml\"\n");
-  EXPECT_NE(load_error().find("site.toml:1:1: include \"missing.toml\": cannot read profile file"), std::string::npos) << load_error();
+  EXPECT_EQ(load_error(), dir_ + "/site.toml:1:1: include \"missing.toml\": profile file \"" + dir_ +
+                             "/missing.toml\": cannot read the file: No such file or directory");
+}
+
+// A profile path naming /dev/zero (or any runaway file) is cut off at the cap, and a directory
+// is named as one, both at the include.
+TEST_F(ProfileFile, AnEndlessFileOrADirectoryIsRefusedAtTheInclude) {
+  write("site.toml", "[agent]\nallow_empty = true\n[[include]]\nprofile = \"/dev/zero\"\n");
+  EXPECT_EQ(load_error(), dir_ + "/site.toml:3:1: include \"/dev/zero\": profile file \"/dev/zero\": larger than 16 MiB, "
+                                 "the most a config or profile file may be");
+  std::filesystem::create_directory(dir_ + "/shelf.toml");
+  write("site.toml", "[[include]]\nprofile = \"shelf.toml\"\n");
+  EXPECT_EQ(load_error(), dir_ + "/site.toml:1:1: include \"shelf.toml\": profile file \"" + dir_ + "/shelf.toml\": is a directory");
+}
+
+// Every check a profile has is optional and skipped: nothing would run, which is an error
+// naming the skipped checks, unless the config says it means it.
+TEST_F(ProfileFile, OnlySkippedChecksIsNothingToRun) {
+  std::string optional = kLocalProfile;
+  optional.replace(optional.find("labels ="), 0, "required = false\n");
+  write("local.toml", optional);
+  write("site.toml", "[[include]]\nprofile = \"local.toml\"\n");
+  EXPECT_EQ(load_error(), dir_ + "/site.toml:1:1: no [[check]] or [[inbound]] to run (1 optional check skipped: its variables "
+                                 "are unset); to run none on purpose, set allow_empty = true in [agent]");
+  write("site.toml", "[agent]\nallow_empty = true\n[[include]]\nprofile = \"local.toml\"\n");
+  EXPECT_EQ(load_error(), "<no error>");
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 // cancellation, no overlap, bounded concurrency) independent of any network.
 #include "agent/scheduler.h"
 #include "probes/resolver.h"
+#include "tests/support/loopback.h"
 #include "tests/support/run_once.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
@@ -398,6 +401,83 @@ TEST(Scheduler, StopEndsEveryLoopAndReportsIt) {
   ASSERT_TRUE(h.run_until([&] { return ended; }));
   EXPECT_EQ(h.scheduler->running_loops(), 0u);
   EXPECT_EQ(seen.running, 0);
+}
+
+// A check name whose first run comes within `slot` of the scheduler starting.
+std::string name_scheduled_within(Clock::duration slot, Clock::duration interval) {
+  for (int i = 0; i < 100000; ++i) {
+    std::string name = "early-" + std::to_string(i);
+    if (spread_offset(name, interval) < slot) return name;
+  }
+  throw std::logic_error("no early name");
+}
+
+// An http check whose probe is busy reading a body that never ends, as fast as it can.
+struct EndlessBodyCheck {
+  testing::HttpPeer peer{[](testing::HttpPeer::Connection& c) {
+    const std::string block(std::size_t{64} * 1024, 'x');
+    if (!c.send("HTTP/1.1 200 OK\r\n\r\n")) return;
+    while (c.send(block)) {
+    }
+  }};
+  CheckConfig check = testing::make_check("http", peer.url(), "address_family = \"ipv4\"\nmax_body_bytes = 1073741824", "10s");
+
+  EndlessBodyCheck() {
+    check.name = name_scheduled_within(50ms, check.interval);
+  }
+  // Runs the io_context until the probe is well into the body.
+  bool busy(Harness& h) const {
+    return h.run_until([&] { return peer.bytes_sent() > std::uint64_t{16} * 1024 * 1024; });
+  }
+};
+
+// Cancellation of the check loops is what shutdown waits for: a probe reading a body that
+// never pauses must still see it at once (it did not: every read completed before the
+// cancellation could land, and teardown left frames that outlived the scheduler).
+TEST(Scheduler, StopEndsAProbeReadingAnEndlessBodyPromptly) {
+  Harness h;
+  EndlessBodyCheck endless;
+  h.scheduler->apply({endless.check});
+  ASSERT_TRUE(endless.busy(h));
+  bool ended = false;
+  h.scheduler->stop([&] { ended = true; });
+  // The bound is the defect's own (loops that never ended): generous against a loaded machine.
+  EXPECT_TRUE(h.run_until([&] { return ended; }, 1s));
+  EXPECT_EQ(h.scheduler->running_loops(), 0u);
+}
+
+TEST(Scheduler, DestroyingItWhileAProbeReadsAnEndlessBodyEndsPromptly) {
+  Harness h;
+  EndlessBodyCheck endless;
+  h.scheduler->apply({endless.check});
+  ASSERT_TRUE(endless.busy(h));
+  const auto started = Clock::now();
+  h.scheduler.reset();
+  EXPECT_LT(Clock::now() - started, 1s);
+}
+
+// A probe that ignores cancellation (a bug, but one the scheduler must survive): it works on
+// between polls of the io_context, for ever.
+class DeafProbe final : public Probe {
+ public:
+  asio::awaitable<ProbeResult> run(ProbeContext& ctx) const override {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    ctx.begin_phase("work");
+    for (;;) co_await asio::post(ctx.executor(), asio::as_tuple(asio::use_awaitable));
+  }
+};
+
+TEST(Scheduler, TeardownIsBoundedAndSafeWhenAProbeIgnoresCancellation) {
+  auto h = std::make_unique<Harness>(1);
+  const auto name = name_scheduled_within(20ms, 1s);
+  h->scheduler->apply({scripted_check(name, std::make_shared<DeafProbe>(), 1s, 1s)});
+  ASSERT_TRUE(h->run_until([&] { return h->health.probes_in_flight.load() == 1; }));
+  const auto started = Clock::now();
+  h->scheduler.reset();
+  EXPECT_LT(Clock::now() - started, 3s);  // its own bound (2 s) with slack for a loaded machine
+  // The deaf probe's frame is still in the io_context: destroying that (and the store and
+  // health the scheduler used, before it) must not touch the scheduler that is gone.
+  h.reset();
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The Z39.50 probe: the BER framer and the codec against byte layouts from Z39.50-2003 (as
-// yaz-ztest 5.34 accepts them, PROTOCOLS.md), and the probe against a real yaz-ztest on
+// yaz-ztest 5.34 accepts them), and the probe against a real yaz-ztest on
 // loopback, plus scripted peers for what a real target should never do (garbage, silence,
 // close, rejection, Close instead of an InitializeResponse).
 #include "probes/ber/ber_frame.h"
@@ -96,7 +96,7 @@ TEST(Z3950Codec, InitRequestCarriesCredentials) {
 }
 
 TEST(Z3950Codec, CloseIsFinished) {
-  // closeReason [211] finished: bf 30 05 9f 81 53 01 00 (PROTOCOLS.md, accepted by yaz-ztest).
+  // closeReason [211] finished: bf 30 05 9f 81 53 01 00 (accepted by yaz-ztest 5.34).
   EXPECT_EQ(z3950::encode_close(), (Bytes{0xbf, 0x30, 0x05, 0x9f, 0x81, 0x53, 0x01, 0x00}));
 }
 
