@@ -367,6 +367,8 @@ std::optional<std::string> listen_address_problem(std::string_view listen) {
   const bool digits = !port.empty() && port.size() <= 5 &&
                       std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!digits || std::stoi(std::string(port)) > 65535) return "port must be 0 to 65535";
+  // CivetWeb reads a port with a leading zero as octal: ":0100" would listen on 64.
+  if (port.size() > 1 && port.front() == '0') return "port must be 0 to 65535, without leading zeros";
   if (host.empty()) return std::nullopt;  // every interface
   boost::system::error_code error;
   if (host.starts_with('[')) {

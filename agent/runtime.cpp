@@ -187,6 +187,10 @@ std::variant<Config, std::string> Agent::load() const {
     return load_initial(options_);
   } catch (const ConfigError& e) {
     return std::string(e.what());
+  } catch (const std::exception& e) {
+    // Not the config's fault (out of memory, say), but a reload that throws must leave the
+    // running config as it is, like a bad one, not end the reloader's thread.
+    return std::string("cannot load the config: ") + e.what();
   }
 }
 
@@ -226,7 +230,15 @@ std::optional<std::string> Agent::reload_now() {
   auto done = std::make_shared<std::promise<std::optional<std::string>>>();
   auto result = done->get_future();
   if (stopping_) return std::string("the agent is shutting down");
-  asio::post(io_, [this, loaded, done] { done->set_value(apply(std::move(*loaded))); });
+  asio::post(io_, [this, loaded, done] {
+    // A shutdown may have begun since the check above: applying now would restart the checks
+    // it is stopping (or reach a scheduler already gone, from the teardown's last run).
+    if (stopping_ || !keep_running_.owns_work()) {
+      done->set_value(std::string("the agent is shutting down"));
+      return;
+    }
+    done->set_value(apply(std::move(*loaded)));
+  });
   // Waits in slices so a shutdown, which stops the io thread, does not leave this reload (and
   // the agent's teardown behind it) waiting out the whole bound.
   for (int slice = 0; slice < 100; ++slice) {

@@ -54,7 +54,9 @@ class Scheduler {
   // Cancels what is left and runs the io_context (bounded) until every check loop has ended.
   // A loop still running after that (its probe ignores cancellation) is disowned: whenever its
   // frame later resumes or is destroyed with the io_context, it touches nothing of this
-  // scheduler's nor of what the scheduler was given.
+  // scheduler's (its slot, the limit, the health counters). The probe itself still holds the
+  // Resolver: the io_context must not run again once the resolver is gone (the Agent destroys
+  // it last, and only the io_context's destruction follows).
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;

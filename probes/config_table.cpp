@@ -6,6 +6,9 @@
 #include <fstream>
 #include <system_error>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace connectivity {
 
 namespace {
@@ -35,26 +38,36 @@ std::optional<std::string> read_file_capped(const std::string& path, std::size_t
     problem = "is a directory";
     return std::nullopt;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // Opened without blocking: a named pipe with no writer would otherwise hold the open (and a
+  // reload, and the shutdown that waits for it) forever. Reads block again once it is open,
+  // and a pipe with no writer then reads as empty.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     problem = "cannot read the file: " + std::error_code(errno, std::generic_category()).message();
     return std::nullopt;
   }
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   // In chunks, stopping one byte past the cap: a device or FIFO that never ends (/dev/zero)
   // costs at most the cap, never everything it would give.
   constexpr std::size_t kChunk = std::size_t{64} << 10;
   std::string text;
   std::string chunk(kChunk, '\0');
-  while (in && text.size() <= max_bytes) {
-    in.read(chunk.data(), static_cast<std::streamsize>(std::min(kChunk, max_bytes + 1 - text.size())));
-    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+  int read_error = 0;
+  while (text.size() <= max_bytes) {
+    const ssize_t got = ::read(fd, chunk.data(), std::min(kChunk, max_bytes + 1 - text.size()));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) read_error = errno;
+    if (got <= 0) break;
+    text.append(chunk.data(), static_cast<std::size_t>(got));
   }
+  ::close(fd);
   if (text.size() > max_bytes) {
     problem = "larger than " + size_text(max_bytes) + ", the most a config or profile file may be";
     return std::nullopt;
   }
-  if (in.bad()) {
-    problem = "cannot read the file: " + std::error_code(errno, std::generic_category()).message();
+  if (read_error != 0) {
+    problem = "cannot read the file: " + std::error_code(read_error, std::generic_category()).message();
     return std::nullopt;
   }
   return text;

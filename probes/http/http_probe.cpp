@@ -308,21 +308,27 @@ std::vector<std::pair<std::string, std::string>> read_headers(ConfigTable& optio
 void StreamingSearch::feed(std::string_view piece) {
   if (found_) return;
   window_.append(piece);
+  unsearched_ += piece.size();
+  if (unsearched_ < kSearchStepBytes) return;
+  unsearched_ = 0;
   // What has arrived is not the end of the body: `$`, `\z` and `\b` must not match there.
   const auto more_to_come = boost::match_not_eob | boost::match_not_eol | boost::match_not_eow;
   boost::match_results<std::string::const_iterator> match;
   // A partial match that starts early would hide a complete one after it: complete ones first.
-  if (search(more_to_come, match)) {
+  // One that ends too near what has arrived is not taken yet: a lookahead such as (?!\w) was
+  // judged against the end of the window, not against the text still to come.
+  const bool complete = search(more_to_come, match);
+  if (complete && window_.cend() - match[0].second >= static_cast<std::ptrdiff_t>(kLookaheadBytes)) {
     found_ = true;
     std::string().swap(window_);
     return;
   }
-  if (!search(more_to_come | boost::match_partial, match)) {
+  if (!complete && !search(more_to_come | boost::match_partial, match)) {
     keep_from(window_.size());  // no match can begin in what has arrived
     return;
   }
-  const auto partial_start = static_cast<std::size_t>(match[0].first - window_.cbegin());
-  keep_from(std::max(partial_start, window_.size() > kMatchWindowBytes ? window_.size() - kMatchWindowBytes : 0));
+  const auto match_start = static_cast<std::size_t>(match[0].first - window_.cbegin());
+  keep_from(std::max(match_start, window_.size() > kMatchWindowBytes ? window_.size() - kMatchWindowBytes : 0));
 }
 
 void StreamingSearch::finish() {
@@ -333,6 +339,7 @@ void StreamingSearch::finish() {
 
 bool StreamingSearch::search(boost::match_flag_type flags,
                              boost::match_results<std::string::const_iterator>& match) const {
+  ++searches_;
   // Where the search starts past the body's start, the character before it is there for `^`,
   // `\b` and lookbehind, and `\A` must not match.
   if (search_from_ > 0) flags |= boost::match_prev_avail | boost::match_not_bob;

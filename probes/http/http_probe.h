@@ -59,10 +59,18 @@ const ProbeKind& http_probe_kind();
 // Searches a body for `pattern` as it streams through, never holding the body: only the text
 // from where a match may still begin (Boost.Regex partial matching tells), capped at
 // kMatchWindowBytes, so a match longer than that is not found. `$`, `\z` and `\b` are judged
-// at the true end of the body, not at the end of a piece.
+// at the true end of the body, not at the end of a piece; a lookahead sees at least
+// kLookaheadBytes past a match before the body's end.
+//
+// It searches once kSearchStepBytes have arrived since the last search (and at the end), not
+// on every piece: a search costs up to the whole window, and a peer sending 1 KiB segments
+// against an open partial match (".*") would otherwise cost a megabyte of matching per
+// kilobyte received, on the thread that runs every probe.
 class StreamingSearch {
  public:
   static constexpr std::size_t kMatchWindowBytes = std::size_t{1} << 20;
+  static constexpr std::size_t kSearchStepBytes = std::size_t{256} << 10;
+  static constexpr std::size_t kLookaheadBytes = 256;
 
   explicit StreamingSearch(const boost::regex& pattern) : pattern_(pattern) {}
   // The next piece of the body. Throws std::runtime_error where Boost.Regex gives up on a
@@ -71,8 +79,11 @@ class StreamingSearch {
   // The body has ended: the last chance for a match that needed its end.
   void finish();
   bool found() const { return found_; }
-  // What is held now: bounded by kMatchWindowBytes and one piece, whatever the body's size.
+  // What is held now: bounded by kMatchWindowBytes + kSearchStepBytes and one piece, whatever
+  // the body's size.
   std::size_t bytes_held() const { return window_.size(); }
+  // Searches run so far (two per step while nothing matched).
+  std::size_t searches_run() const { return searches_; }
 
  private:
   bool search(boost::match_flag_type flags, boost::match_results<std::string::const_iterator>& match) const;
@@ -84,6 +95,8 @@ class StreamingSearch {
   // In window_: where the next match may begin. Text before it is context only, and there is
   // some (at least one character) whenever the window no longer starts at the body's start.
   std::size_t search_from_ = 0;
+  std::size_t unsearched_ = 0;  // bytes fed since the last search
+  mutable std::size_t searches_ = 0;
   bool found_ = false;
 };
 

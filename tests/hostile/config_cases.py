@@ -158,6 +158,7 @@ def listen_and_resolver_threads_are_checked_at_load(binary):
         ('listen = "garbage"', r":2:10: \[agent\]: key \"listen\": bad listen address \"garbage\""),
         ('listen = "::1:9470"', r":2:10: \[agent\]: key \"listen\": bad listen address"),
         ('listen = "[nothost]:9470"', r":2:10: \[agent\]: key \"listen\": bad listen address"),
+        ('listen = ":0100"', r":2:10: \[agent\]: key \"listen\": bad listen address \":0100\": port must be 0 to 65535, without leading zeros"),
         ("resolver_threads = 100000", r":2:20: \[agent\]: key \"resolver_threads\": must be an integer from 1 to 64"),
         ("max_concurrent_probes = 9223372036854775807", r":2:25: \[agent\]: key \"max_concurrent_probes\""),
     ]
@@ -169,6 +170,18 @@ def listen_and_resolver_threads_are_checked_at_load(binary):
     good = [(f'listen = "{listen}"', write(work, f"good-{i}.toml", f'[agent]\nlisten = "{listen}"\nresolver_threads = 64\n' + check))
             for i, listen in enumerate((":0", "[::1]:0", "localhost:9470", "agent.example.org:9470"))]
     expect_all_valid(binary, good)
+
+
+@case
+def a_named_pipe_without_a_writer_does_not_hang_the_load(binary):
+    """18.9: a FIFO as the config, with nobody writing to it, held validate (and a reload, and
+    the shutdown behind it) in open() forever; it now reads as an empty file."""
+    work = tempfile.mkdtemp(prefix="hostile-")
+    fifo = os.path.join(work, "agent.toml")
+    os.mkfifo(fifo)
+    code, _, err, _ = run_command([binary, "validate", "--config", fifo], timeout=20, rss_bound=RSS_BOUND)
+    expect(code == 2, f"validate of a FIFO with no writer exits 2 (got {code}: killed at the timeout if None)")
+    expect("no [[check]] or [[inbound]] to run" in err, f"as an empty file: {err.strip()[:200]}")
 
 
 @case

@@ -438,6 +438,31 @@ TEST(HttpBodySearch, MatchesAcrossPiecesAsInTheWholeBody) {
   EXPECT_TRUE(found_in_pieces("start.*end|needle", {"start of a long page, ", "needle, ", "and no closing word"}));
 }
 
+// The same, with each piece a search step long, so every piece boundary is a search.
+TEST(HttpBodySearch, PieceBoundariesAtASearchAreNotTheBodysEnd) {
+  const std::string filler(StreamingSearch::kSearchStepBytes, ' ');
+  EXPECT_FALSE(found_in_pieces("ok$", {filler + "status ok", " and more"}));
+  EXPECT_TRUE(found_in_pieces("ok$", {filler + "status ", "ok"}));
+  // A lookahead at the end of what has arrived does not decide before the rest is there.
+  EXPECT_FALSE(found_in_pieces("ok(?!\\w)", {filler + "ok", "ay, nothing else"}));
+  EXPECT_TRUE(found_in_pieces("ok(?!\\w)", {filler + "ok", ", and more"}));
+  EXPECT_TRUE(found_in_pieces("Article Exchange", {filler + "<title>Article Ex", "change</title>" + filler}));
+}
+
+// An open partial match (".*") fed in small segments must not be searched once per segment:
+// each search may cost the whole window.
+TEST(HttpBodySearch, SearchesInStepsNotPerPiece) {
+  const boost::regex open_ended("Welcome.*Sign in");
+  StreamingSearch search(open_ended);
+  search.feed("Welcome");
+  const std::string segment(kKiB, 'x');
+  for (int i = 0; i < 1024; ++i) search.feed(segment);  // 1 MiB in 1 KiB segments
+  search.finish();
+  EXPECT_FALSE(search.found());
+  // Two searches per step (complete, then partial), and one at the end.
+  EXPECT_LE(search.searches_run(), 2 * (kMiB / StreamingSearch::kSearchStepBytes) + 1);
+}
+
 TEST(HttpBodySearch, HoldsABoundedWindowWhateverTheBodySize) {
   const std::string piece(64 * kKiB, 'a');
   const boost::regex literal("b");
@@ -450,10 +475,11 @@ TEST(HttpBodySearch, HoldsABoundedWindowWhateverTheBodySize) {
     no_match.feed(piece);
     held_open.feed(piece);
     most_held = std::max(most_held, held_open.bytes_held());
-    EXPECT_LE(no_match.bytes_held(), piece.size() + 1024);
+    EXPECT_LE(no_match.bytes_held(), StreamingSearch::kSearchStepBytes + piece.size() + 1024);
   }
   EXPECT_GT(most_held, StreamingSearch::kMatchWindowBytes / 2);  // it did hold the partial match...
-  EXPECT_LE(most_held, StreamingSearch::kMatchWindowBytes + piece.size() + 1024);  // ...up to the window
+  // ...up to the window, and what arrived since its last search
+  EXPECT_LE(most_held, StreamingSearch::kMatchWindowBytes + StreamingSearch::kSearchStepBytes + piece.size() + 1024);
 
   // Within the window, a long match is still found.
   StreamingSearch long_match(open_ended);
