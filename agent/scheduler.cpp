@@ -172,12 +172,12 @@ void Scheduler::start(const CheckConfig& check) {
   job->check = check;
   job->series_key = check.series_key();
   jobs_.emplace(check.name, job);
-  loops_.push_back(job);
+  loops_.insert(job);
   asio::co_spawn(io_, run_check(job),
                  asio::bind_cancellation_slot(job->stop_signal.slot(), [this, job, name = check.name](const std::exception_ptr& e) {
                    job->finished = true;
                    if (job->disowned) return;  // the scheduler is gone
-                   std::erase(loops_, job);
+                   loops_.erase(job);
                    if (loops_.empty() && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
                    if (!e) return;
                    try {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace connectivity {
@@ -95,7 +96,9 @@ class Scheduler {
   Resolver& resolver_;
   ConcurrencyLimit limit_;
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // by check name
-  std::vector<std::shared_ptr<Job>> loops_;  // every job whose loop has not ended, removed ones too
+  // Every job whose loop has not ended, removed ones too. A set: a reload or shutdown ending
+  // 100,000 loops must not scan a list for each.
+  std::unordered_set<std::shared_ptr<Job>> loops_;
   std::function<void()> all_ended_;
 };
 
