@@ -9,6 +9,13 @@
 
 namespace {
 
+// Windows has no SIGHUP: there, without the endpoint, a changed config takes a restart.
+#if defined(_WIN32)
+constexpr const char* kLifecycleHelp = "Serve POST /-/reload (without it, 403; a restart reloads)";
+#else
+constexpr const char* kLifecycleHelp = "Serve POST /-/reload (without it, 403; SIGHUP always reloads)";
+#endif
+
 // --config, --profile and --var, as the agent and both subcommands take them.
 struct ConfigFlags {
   std::optional<std::string> config_path;
@@ -46,8 +53,7 @@ int main(int argc, char** argv) {
   // failure to start (exit 1).
   app.add_option("--listen", options.listen, "HTTP listen address host:port, overrides [agent].listen")
       ->check([](const std::string& listen) { return listen_address_problem(listen).value_or(""); });
-  app.add_flag("--web.enable-lifecycle", options.web_enable_lifecycle,
-               "Serve POST /-/reload (without it, 403; SIGHUP always reloads)");
+  app.add_flag("--web.enable-lifecycle", options.web_enable_lifecycle, kLifecycleHelp);
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
 

@@ -3,11 +3,17 @@
 #include "agent/log.h"
 #include "agent/scheduler.h"
 #include "probes/resolver.h"
+#include "probes/utc_time.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#if defined(_WIN32)
+#include <io.h>
+#include <windows.h>
+#else
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -31,8 +37,7 @@ std::string fact_label(const Fact& fact, std::string_view name) { return label_o
 
 std::string utc_text(std::chrono::system_clock::time_point t) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
+  const std::tm parts = utc_calendar(seconds);
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
   return text;
@@ -75,11 +80,26 @@ double rounded_seconds(Clock::duration took) {
   return std::round(std::chrono::duration<double>(took).count() * 1e6) / 1e6;
 }
 
+// Whether `stream` is a terminal that shows the ANSI escapes of colours and the progress line.
+// A Windows console shows them only once asked to (virtual terminal processing, Windows 10's);
+// a file, a pipe, or on Windows a terminal other than the console (mintty) shows none.
+bool ansi_terminal(std::FILE* stream) {
+#if defined(_WIN32)
+  const auto console = reinterpret_cast<HANDLE>(_get_osfhandle(_fileno(stream)));
+  DWORD mode = 0;
+  if (GetConsoleMode(console, &mode) == 0) return false;
+  return (mode & ENABLE_VIRTUAL_TERMINAL_PROCESSING) != 0 ||
+         SetConsoleMode(console, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING) != 0;
+#else
+  return isatty(fileno(stream)) != 0;
+#endif
+}
+
 bool colour_wanted() {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): read once at start, no setenv anywhere
   const char* no_colour = std::getenv("NO_COLOR");
   const char* term = std::getenv("TERM");  // NOLINT(concurrency-mt-unsafe)
-  return isatty(STDOUT_FILENO) && (!no_colour || !*no_colour) && !(term && std::string_view(term) == "dumb");
+  return ansi_terminal(stdout) && (!no_colour || !*no_colour) && !(term && std::string_view(term) == "dumb");
 }
 
 asio::awaitable<void> run_in_turn(const CheckConfig& check, Resolver& resolver, ConcurrencyLimit& limit,
@@ -336,7 +356,7 @@ int check_command(const CheckCommandOptions& options, std::string_view agent_ver
     return 2;
   }
   // A progress line while checks run, only where a person watches (stderr is a terminal).
-  const bool live = isatty(STDERR_FILENO) != 0;
+  const bool live = ansi_terminal(stderr);
   std::function<void(const PreflightEntry&, std::size_t, std::size_t)> progress;
   if (live)
     progress = [](const PreflightEntry& entry, std::size_t done, std::size_t total) {

@@ -1,11 +1,14 @@
 #include "agent/runtime.h"
 
 #include "agent/log.h"
+#include "probes/tls/system_roots.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#if !defined(_WIN32)
 #include <sys/resource.h>
+#endif
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -13,7 +16,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <algorithm>
 #include <future>
 #include <iostream>
 
@@ -32,7 +34,11 @@ std::string config_source(const AgentOptions& options) {
   return options.overrides.profiles.empty() ? std::string(kEmbeddedConfigName) : std::string("<command line>");
 }
 
-Config load_initial(const AgentOptions& options) { return load_config(options.config_path, options.overrides); }
+// The system's CA certificates are read again with the config, at start and at each reload.
+Config load_initial(const AgentOptions& options) {
+  reload_system_roots();
+  return load_config(options.config_path, options.overrides);
+}
 
 void log_profiles(const Config& config) {
   if (config.profiles.empty()) return;
@@ -52,6 +58,10 @@ void log_config_warnings(const Config& config) {
 // Each probe holds a descriptor: the soft limit (often 1024) would cap the agent far below
 // what the machine allows, and a probe past it fails with EMFILE, not a network reason.
 void raise_descriptor_limit() {
+#if defined(_WIN32)
+  // Nothing to raise: a Windows socket is a kernel handle, bounded only by memory, not by a
+  // per-process limit (the C runtime's _setmaxstdio limit is on FILE streams, not sockets).
+#else
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
   if (limit.rlim_cur < limit.rlim_max) {
@@ -60,18 +70,44 @@ void raise_descriptor_limit() {
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
   }
   log::info("file descriptor limit", {{"soft", std::to_string(limit.rlim_cur)}, {"hard", std::to_string(limit.rlim_max)}});
+#endif
+}
+
+// The signals the agent answers: one reloads it, the others stop it. Windows has no SIGHUP (a
+// reload there is POST /-/reload, or a restart); Ctrl-Break and closing the console raise SIGBREAK.
+struct HandledSignal {
+  int number;
+  std::string_view name;
+  bool reloads;
+};
+constexpr HandledSignal kHandledSignals[] = {
+#if defined(_WIN32)
+    {SIGBREAK, "SIGBREAK", false},
+#else
+    {SIGHUP, "SIGHUP", true},
+#endif
+    {SIGTERM, "SIGTERM", false},
+    {SIGINT, "SIGINT", false},
+};
+
+HandledSignal handled_signal(int number) {
+  for (const auto& handled : kHandledSignals)
+    if (handled.number == number) return handled;
+  return {number, "unexpected signal", false};  // only the signals above are asked for
 }
 
 }  // namespace
 
 Agent::Agent(AgentOptions options)
-    : options_(std::move(options)), keep_running_(io_.get_executor()), shutdown_deadline_(io_) {
+    : options_(std::move(options)),
+      keep_running_(io_.get_executor()),
+      shutdown_deadline_(io_),
+      inbound_(options_.capture_backend ? options_.capture_backend : inbound::make_platform_capture_backend()) {
   Config config = load_initial(options_);
   listen_ = options_.listen.value_or(config.agent.listen);
   resolver_ = std::make_unique<Resolver>(config.agent.resolver_threads);
   scheduler_ = std::make_unique<Scheduler>(io_, store_, health_, *resolver_, config.agent.max_concurrent_probes);
-  collector_ = std::make_shared<ExpositionCollector>(store_, health_, std::string(agent_version()),
-                                                     [this] { return inbound_snapshots(); });
+  collector_ = std::make_shared<ExpositionCollector>(store_, health_, std::string(agent_version()), &inbound_);
   reloader_ = std::make_unique<CoalescedJob<std::optional<std::string>>>([this] { return reload_now(); });
   renderer_ = std::make_unique<CoalescedJob<std::shared_ptr<const std::string>>>([this] { return render_now(); });
   http_ = std::make_unique<HttpServer>(listen_, HttpRoutes{
@@ -79,7 +115,7 @@ Agent::Agent(AgentOptions options)
       .reload = [this] { return reload(); },
       .lifecycle = options_.web_enable_lifecycle});
   scheduler_->apply(config.checks);
-  apply_inbound(config.inbound);
+  inbound_.apply(config.inbound);
   health_.last_reload_successful = true;
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
   log_profiles(config);
@@ -99,14 +135,15 @@ Agent::~Agent() {
   http_.reset();       // no more scrapes or reload requests
   renderer_.reset();
   reloader_.reset();   // a reload in progress gives up within 100 ms (stopping_)
-  apply_inbound({});   // stops every capture thread
+  inbound_.apply({});  // stops every capture thread
   scheduler_.reset();  // cancels and unwinds every check loop
   resolver_.reset();   // lookups still running drop their answers
 }
 
 int Agent::run() {
   if (options_.handle_signals) {
-    signals_ = std::make_unique<asio::signal_set>(io_, SIGHUP, SIGTERM, SIGINT);
+    signals_ = std::make_unique<asio::signal_set>(io_);
+    for (const auto& handled : kHandledSignals) signals_->add(handled.number);
     wait_for_signal();
   }
   io_.run();
@@ -117,15 +154,16 @@ int Agent::run() {
 void Agent::wait_for_signal() {
   signals_->async_wait([this](const boost::system::error_code& error, int signal) {
     if (error) return;
-    if (signal == SIGHUP) {
+    const HandledSignal received = handled_signal(signal);
+    if (received.reloads) {
       // Parsed on the reloader's thread, not here on the probes' thread; joins a reload that
       // is about to start, if any.
-      log::info("reloading config", {{"trigger", "SIGHUP"}, {"config", config_source(options_)}});
+      log::info("reloading config", {{"trigger", received.name}, {"config", config_source(options_)}});
       reloader_->request();
       wait_for_signal();
       return;
     }
-    log::info("shutting down", {{"signal", signal == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    log::info("shutting down", {{"signal", received.name}});
     stop();
   });
 }
@@ -146,40 +184,6 @@ void Agent::stop() {
     });
     scheduler_->stop([this] { shutdown_deadline_.cancel(); });
   });
-}
-
-void Agent::apply_inbound(const std::vector<InboundWatchConfig>& watches) {
-  std::vector<std::unique_ptr<InboundWatch>> retired;
-  {
-    // Held throughout, so a scrape sees the old set or the new one, never none.
-    std::lock_guard lock(inbound_mutex_);
-    std::vector<std::unique_ptr<InboundWatch>> kept;
-    for (const auto& config : watches) {
-      const auto same = std::find_if(inbound_.begin(), inbound_.end(),
-                                     [&](const auto& w) { return w && w->config().identity() == config.identity(); });
-      if (same != inbound_.end()) {
-        kept.push_back(std::move(*same));
-        continue;
-      }
-      auto watch = std::make_unique<InboundWatch>(config);
-      if (watch->running())
-        log::info("inbound watch started", {{"check", config.name}, {"port", std::to_string(config.port)}, {"interface", config.interface}});
-      else
-        log::error("inbound watch not running; every other check goes on", {{"check", config.name}, {"why", watch->why_not_running()}});
-      kept.push_back(std::move(watch));
-    }
-    retired = std::exchange(inbound_, std::move(kept));
-  }
-  // Stopping a capture thread waits for it: done here, outside the lock.
-  retired.clear();
-}
-
-std::vector<InboundSnapshot> Agent::inbound_snapshots() const {
-  const auto now = std::chrono::system_clock::now();
-  std::lock_guard lock(inbound_mutex_);
-  std::vector<InboundSnapshot> out;
-  for (const auto& watch : inbound_) out.push_back(watch->snapshot(now));
-  return out;
 }
 
 std::variant<Config, std::string> Agent::load() const {
@@ -206,7 +210,7 @@ std::optional<std::string> Agent::apply(std::variant<Config, std::string> loaded
     log::warn("listen address changed in config; it takes effect at restart",
               {{"listening", listen_}, {"configured", config.agent.listen}});
   scheduler_->apply(config.checks);
-  apply_inbound(config.inbound);
+  inbound_.apply(config.inbound);
   health_.last_reload_successful = true;
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
   ++health_.reloads_succeeded;

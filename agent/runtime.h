@@ -1,9 +1,11 @@
 // The running agent: config, scheduler, results and HTTP endpoints wired together, with reload
-// (SIGHUP, POST /-/reload with --web.enable-lifecycle) and clean shutdown (SIGTERM, SIGINT).
+// (SIGHUP, POST /-/reload with --web.enable-lifecycle) and clean shutdown (SIGTERM, SIGINT; on
+// Windows, which has no SIGHUP, SIGBREAK too).
 #pragma once
 
 #include "agent/coalesced.h"
 #include "agent/config.h"
+#include "agent/inbound_watches.h"
 #include "agent/results.h"
 #include "agent/scheduler.h"
 #include "exporters/http_server.h"
@@ -31,7 +33,9 @@ struct AgentOptions {
   std::optional<std::string> listen;       // overrides [agent].listen
   ConfigOverrides overrides{};             // --profile and --var
   bool handle_signals = true;
-  bool web_enable_lifecycle = false;       // serve POST /-/reload (else 403; SIGHUP always works)
+  bool web_enable_lifecycle = false;       // serve POST /-/reload (else 403; SIGHUP, where there is one, always works)
+  // How [[inbound]] watches capture; none: the platform's (libpcap, or none on Windows).
+  std::shared_ptr<inbound::CaptureBackend> capture_backend{};
 };
 
 class Agent {
@@ -62,9 +66,6 @@ class Agent {
   std::optional<std::string> reload_now();                                      // on the reloader's thread
   std::shared_ptr<const std::string> render_now();                              // on the renderer's thread
   void wait_for_signal();
-  // Keeps watches whose config is unchanged (and their counts), starts new ones, stops the rest.
-  void apply_inbound(const std::vector<InboundWatchConfig>& watches);
-  std::vector<InboundSnapshot> inbound_snapshots() const;
 
   AgentOptions options_;
   std::string listen_;
@@ -79,8 +80,7 @@ class Agent {
   AgentHealth health_;
   std::unique_ptr<Resolver> resolver_;
   std::unique_ptr<Scheduler> scheduler_;
-  mutable std::mutex inbound_mutex_;  // scrapes read the watches from CivetWeb's threads
-  std::vector<std::unique_ptr<InboundWatch>> inbound_;
+  InboundWatches inbound_;
   std::shared_ptr<ExpositionCollector> collector_;
   // Each on a thread of its own, shared by concurrent requests: a reload parses the config
   // there (not on the io thread, which runs the probes), and a scrape renders there, so the

@@ -31,8 +31,25 @@ test_packages=(
   prometheus-blackbox-exporter  # the benchmark's peer: the same probes, side by side (tests/bench)
 )
 
+# The Windows build (deploy/windows/build.sh): the cross compiler, Debian's source packages of
+# the compiled dependencies (apt-get source, dpkg-source), the autotools yaz's build runs, and
+# wine64 to run the Windows tests. The header-only libraries are the build_packages' own.
+windows_packages=(
+  g++-mingw-w64-x86-64-posix  # the cross compiler (posix threads: std::thread and std::mutex)
+  dpkg-dev                # dpkg-source unpacks the source packages with Debian's patches
+  perl make               # OpenSSL's Configure, yaz's configure (shipped generated) and make
+  googletest              # GoogleTest's sources, built for Windows like the rest
+  wine64                  # runs the Windows unit tests and the .exe end to end
+)
+
 packages=("${build_packages[@]}")
-[ "${1:-}" = "--test" ] && packages+=("${test_packages[@]}")
+for arg in "$@"; do
+  case $arg in
+    --test) packages+=("${test_packages[@]}") ;;
+    --windows) packages+=("${windows_packages[@]}") ;;
+    *) echo "usage: install-deps.sh [--test] [--windows]" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

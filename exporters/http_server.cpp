@@ -4,6 +4,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#if defined(_WIN32)
+#include <winsock2.h>
+#else
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -28,20 +32,36 @@ bool is_head(mg_connection* conn) { return std::string_view(mg_get_request_info(
 
 void respond(mg_connection* conn, int status, std::string_view content_type, std::string_view body,
              const std::string& extra_headers = {}) {
+  // The length goes as text: mg_printf formats with the C runtime's vsnprintf, and Windows'
+  // (msvcrt) has no %zu.
   mg_printf(conn,
-            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n",
+            "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %s\r\nCache-Control: no-store\r\n%s\r\n",
             status, mg_get_response_code_text(conn, status), static_cast<int>(content_type.size()),
-            content_type.data(), body.size(), extra_headers.c_str());
+            content_type.data(), std::to_string(body.size()).c_str(), extra_headers.c_str());
   // HEAD gets the headers of a GET, without the body.
   if (!is_head(conn)) mg_write(conn, body.data(), body.size());
 }
+
+// The 403 of POST /-/reload without --web.enable-lifecycle, saying how else to reload: Windows
+// has no SIGHUP.
+#if defined(_WIN32)
+constexpr std::string_view kLifecycleDisabled =
+    "lifecycle API is not enabled: start the agent with --web.enable-lifecycle, or restart it\n";
+#else
+constexpr std::string_view kLifecycleDisabled =
+    "lifecycle API is not enabled: start the agent with --web.enable-lifecycle, or send it SIGHUP\n";
+#endif
 
 constexpr std::string_view kIndex =
     "<!doctype html><title>connectivity-agent</title><h1>connectivity-agent</h1>"
     "<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/-/healthy\">Health</a></p>\n";
 
 // Sets the stack size of threads created without one (as CivetWeb creates its workers) for
-// its own lifetime. Nothing else in the agent starts threads meanwhile.
+// its own lifetime. Nothing else in the agent starts threads meanwhile. With glibc only:
+// CivetWeb 1.15 has no run-time option for it (USE_STACK_SIZE is a build define, and its
+// Windows build creates workers with the executable's default regardless), and Windows needs
+// none: a thread's stack is reserved (2 MiB, mingw's default) but committed only as it grows,
+// so 512 workers take address space, of which x64 has plenty, not memory.
 class DefaultStackSize {
  public:
   explicit DefaultStackSize(std::size_t bytes) {
@@ -67,9 +87,11 @@ class DefaultStackSize {
   DefaultStackSize& operator=(const DefaultStackSize&) = delete;
 
  private:
+#if defined(__GLIBC__)
   pthread_attr_t saved_{};
   bool got_ = false;
   bool restore_ = false;
+#endif
 };
 
 std::string civetweb_listen(const std::string& listen) {
@@ -144,10 +166,9 @@ class HttpServer::Handlers : public CivetHandler {
   }
 
   void reload(mg_connection* conn) {
-    // As Prometheus: the endpoint is off unless asked for; SIGHUP always reloads.
+    // As Prometheus: the endpoint is off unless asked for; SIGHUP (not on Windows) always reloads.
     if (!routes_.lifecycle) {
-      respond(conn, 403, "text/plain",
-              "lifecycle API is not enabled: start the agent with --web.enable-lifecycle, or send it SIGHUP\n");
+      respond(conn, 403, "text/plain", kLifecycleDisabled);
       return;
     }
     if (auto error = routes_.reload())
@@ -201,6 +222,18 @@ void poke(const std::string& address, int port) {
   const auto ip = boost::asio::ip::make_address(address, error);
   if (error) return;
   const boost::asio::ip::tcp::endpoint endpoint(ip, static_cast<unsigned short>(port));
+#if defined(_WIN32)
+  // Winsock's forms of the same calls: no SOCK_NONBLOCK, the error not in errno, WSAPoll.
+  const SOCKET handle = socket(endpoint.protocol().family(), SOCK_STREAM, IPPROTO_TCP);
+  if (handle == INVALID_SOCKET) return;
+  u_long non_blocking = 1;
+  if (ioctlsocket(handle, FIONBIO, &non_blocking) == 0 &&
+      connect(handle, endpoint.data(), static_cast<int>(endpoint.size())) != 0 && WSAGetLastError() == WSAEWOULDBLOCK) {
+    WSAPOLLFD wait{.fd = handle, .events = POLLOUT, .revents = 0};
+    WSAPoll(&wait, 1, 50);
+  }
+  closesocket(handle);
+#else
   const int fd = socket(endpoint.protocol().family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
   if (connect(fd, endpoint.data(), static_cast<socklen_t>(endpoint.size())) != 0 && errno == EINPROGRESS) {
@@ -208,8 +241,10 @@ void poke(const std::string& address, int port) {
     poll(&wait, 1, 50);
   }
   close(fd);
+#endif
 }
 
+#if !defined(_WIN32)
 int local_port(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof(address);
@@ -224,9 +259,19 @@ int socket_option(int fd, int name) {
   socklen_t length = sizeof(value);
   return getsockopt(fd, SOL_SOCKET, name, &value, &length) == 0 ? value : -1;
 }
+#endif
 
 }  // namespace
 
+#if defined(_WIN32)
+int shut_down_accepted_connections(const std::vector<int>& /*ports*/) {
+  // Windows has nothing like /proc/self/fd to find the sockets CivetWeb accepted, so none is
+  // shut down: at shutdown, a worker waiting on a connection that sends nothing notices the
+  // stop only when its poll quantum (2 s, SOCKET_TIMEOUT_QUANTUM) or the request timeout ends,
+  // and mg_stop() waits that long for it. The poke still wakes the master at once.
+  return 0;
+}
+#else
 #if defined(__SANITIZE_THREAD__)
 extern "C" void __tsan_ignore_thread_begin();
 extern "C" void __tsan_ignore_thread_end();
@@ -262,6 +307,7 @@ int shut_down_accepted_connections(const std::vector<int>& ports) {
   closedir(dir);
   return count;
 }
+#endif
 
 HttpServer::~HttpServer() {
   if (!server_) return;

@@ -66,7 +66,8 @@ Route route_of(std::string_view path);
 // Shuts down, both ways, every TCP connection this process accepted on one of `ports` (local
 // port in `ports`, not a listening socket): a worker waiting on one wakes at once. Each
 // descriptor is checked on a duplicate, so one closed and reused meanwhile is never touched.
-// Returns how many it shut down.
+// Returns how many it shut down. Windows cannot list a process's sockets: there it shuts down
+// none and returns 0.
 int shut_down_accepted_connections(const std::vector<int>& ports);
 
 }  // namespace connectivity

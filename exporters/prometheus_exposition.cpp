@@ -44,12 +44,12 @@ ClientMetric gauge(const Labels& labels, std::string extra_name, std::string ext
 }  // namespace
 
 ExpositionCollector::ExpositionCollector(const ResultsStore& store, const AgentHealth& health, std::string version,
-                                         InboundSource inbound)
-    : store_(store), health_(health), version_(std::move(version)), inbound_(std::move(inbound)) {}
+                                         const InboundWatches* inbound)
+    : store_(store), health_(health), version_(std::move(version)), inbound_(inbound) {}
 
 void ExpositionCollector::collect_inbound(std::vector<MetricFamily>& out) const {
   if (!inbound_) return;
-  const auto snapshots = inbound_();
+  const auto snapshots = inbound_->snapshots(std::chrono::system_clock::now());
   if (snapshots.empty()) return;
   auto running = family("connectivity_inbound_watch_running", "1 when the inbound watch is capturing, 0 when it could not start (see the log: usually no CAP_NET_RAW).", MetricType::Gauge);
   auto syn = family("connectivity_inbound_syn_total", "Connection attempts (SYN) from the expected source to the watched port.", MetricType::Counter);

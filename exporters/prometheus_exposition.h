@@ -2,13 +2,12 @@
 // so a scrape reads the latest results and never waits on a probe.
 #pragma once
 
+#include "agent/inbound_watches.h"
 #include "agent/results.h"
-#include "probes/inbound/inbound_watch.h"
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -16,9 +15,10 @@ namespace connectivity {
 
 class ExpositionCollector final : public prometheus::Collectable {
  public:
-  using InboundSource = std::function<std::vector<InboundSnapshot>()>;
-  // `inbound` (optional) gives the [[inbound]] watches' counts at scrape time.
-  ExpositionCollector(const ResultsStore& store, const AgentHealth& health, std::string version, InboundSource inbound = {});
+  // `inbound` (optional) gives the [[inbound]] watches' counts at scrape time; it must outlive
+  // the collector, as the store and health must.
+  ExpositionCollector(const ResultsStore& store, const AgentHealth& health, std::string version,
+                      const InboundWatches* inbound = nullptr);
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
@@ -26,7 +26,7 @@ class ExpositionCollector final : public prometheus::Collectable {
   const ResultsStore& store_;
   const AgentHealth& health_;
   std::string version_;
-  InboundSource inbound_;
+  const InboundWatches* inbound_;
 };
 
 // Text exposition format 0.0.4 of everything the collector holds.

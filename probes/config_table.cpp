@@ -7,7 +7,11 @@
 #include <system_error>
 
 #include <fcntl.h>
+#ifdef _WIN32
+#include <io.h>
+#else
 #include <unistd.h>
+#endif
 
 namespace connectivity {
 
@@ -26,6 +30,40 @@ std::string size_text(std::size_t bytes) {
   return bytes % kMiB == 0 ? std::to_string(bytes / kMiB) + " MiB" : std::to_string(bytes) + " bytes";
 }
 
+// The file API differs by platform only in these three calls.
+// POSIX: opened without blocking, because a named pipe with no writer would otherwise hold the
+// open (and a reload, and the shutdown that waits for it) forever; reads block again once it is
+// open, and a pipe with no writer then reads as empty. Windows has no FIFO at a file path; the
+// file is read in binary mode there, so the cap counts bytes and no CR is dropped.
+int open_for_reading(const std::string& path) {
+#ifdef _WIN32
+  return ::_open(path.c_str(), _O_RDONLY | _O_BINARY | _O_NOINHERIT);
+#else
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd >= 0) {
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  }
+  return fd;
+#endif
+}
+
+long long read_some(int fd, char* into, std::size_t size) {
+#ifdef _WIN32
+  return ::_read(fd, into, static_cast<unsigned>(size));
+#else
+  return ::read(fd, into, size);
+#endif
+}
+
+void close_file(int fd) {
+#ifdef _WIN32
+  ::_close(fd);
+#else
+  ::close(fd);
+#endif
+}
+
 }  // namespace
 
 void throw_config_error(const toml::source_region& where, const std::string& message) {
@@ -38,16 +76,11 @@ std::optional<std::string> read_file_capped(const std::string& path, std::size_t
     problem = "is a directory";
     return std::nullopt;
   }
-  // Opened without blocking: a named pipe with no writer would otherwise hold the open (and a
-  // reload, and the shutdown that waits for it) forever. Reads block again once it is open,
-  // and a pipe with no writer then reads as empty.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  const int fd = open_for_reading(path);
   if (fd < 0) {
     problem = "cannot read the file: " + std::error_code(errno, std::generic_category()).message();
     return std::nullopt;
   }
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   // In chunks, stopping one byte past the cap: a device or FIFO that never ends (/dev/zero)
   // costs at most the cap, never everything it would give.
   constexpr std::size_t kChunk = std::size_t{64} << 10;
@@ -55,13 +88,13 @@ std::optional<std::string> read_file_capped(const std::string& path, std::size_t
   std::string chunk(kChunk, '\0');
   int read_error = 0;
   while (text.size() <= max_bytes) {
-    const ssize_t got = ::read(fd, chunk.data(), std::min(kChunk, max_bytes + 1 - text.size()));
+    const long long got = read_some(fd, chunk.data(), std::min(kChunk, max_bytes + 1 - text.size()));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) read_error = errno;
     if (got <= 0) break;
     text.append(chunk.data(), static_cast<std::size_t>(got));
   }
-  ::close(fd);
+  close_file(fd);
   if (text.size() > max_bytes) {
     problem = "larger than " + size_text(max_bytes) + ", the most a config or profile file may be";
     return std::nullopt;

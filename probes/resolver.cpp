@@ -6,8 +6,12 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#if defined(_WIN32)
+#include <ws2tcpip.h>
+#else
 #include <netdb.h>
 #include <sys/socket.h>
+#endif
 
 #include <condition_variable>
 #include <cstring>
@@ -29,6 +33,22 @@ struct Resolver::Pool {
 
 namespace {
 
+// getaddrinfo's failure `rc` (read at once: EAI_SYSTEM leaves the cause in errno) as an error
+// code. Not found (for the family asked, too) is asio's host_not_found on both platforms.
+boost::system::error_code lookup_error(int rc) {
+#if defined(_WIN32)
+  // Winsock's getaddrinfo returns WSA codes (EAI_* name them), in Asio's system category;
+  // it has no EAI_SYSTEM or EAI_ADDRFAMILY. classify_network_error knows the lookup-only ones.
+  if (rc == EAI_NONAME || rc == EAI_NODATA) return asio::error::host_not_found;
+  return {rc, boost::system::system_category()};
+#else
+  // AI_ADDRCONFIG with only loopback configured can hide every family: say "no such host".
+  if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_ADDRFAMILY) return asio::error::host_not_found;
+  if (rc == EAI_SYSTEM) return {errno, boost::system::system_category()};
+  return {rc, asio::error::get_addrinfo_category()};
+#endif
+}
+
 ResolveOutcome system_lookup(const std::string& host, std::uint16_t port, AddressFamily family) {
   addrinfo hints{};
   hints.ai_family = family == AddressFamily::ipv4   ? AF_INET
@@ -41,12 +61,7 @@ ResolveOutcome system_lookup(const std::string& host, std::uint16_t port, Addres
   ResolveOutcome out;
   const int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &list);
   if (rc != 0) {
-    out.error = rc == EAI_SYSTEM
-                    ? boost::system::error_code(errno, boost::system::system_category())
-                    : boost::system::error_code(rc, asio::error::get_addrinfo_category());
-    // AI_ADDRCONFIG with only loopback configured can hide every family: say "no such host".
-    if (rc == EAI_NONAME || rc == EAI_NODATA || rc == EAI_ADDRFAMILY)
-      out.error = asio::error::host_not_found;
+    out.error = lookup_error(rc);
     return out;
   }
   for (const addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {

@@ -1,12 +1,6 @@
 #include "probes/dns/dns_message.h"
 
-#include <arpa/nameser.h>
-#include <netinet/in.h>
-#include <resolv.h>
-
 #include <algorithm>
-#include <array>
-#include <mutex>
 
 namespace connectivity::dns {
 
@@ -15,9 +9,25 @@ namespace {
 constexpr std::size_t kHeaderSize = 12;
 constexpr std::uint16_t kClassIn = 1;
 constexpr std::uint16_t kTypeOpt = 41;
+constexpr std::uint8_t kRecursionDesired = 0x01;
+// RFC 1035 2.3.4: a label is at most 63 octets, a name at most 255 in its wire form (length
+// octets and the root's zero included).
+constexpr std::size_t kMaxLabel = 63;
+constexpr std::size_t kMaxName = 255;
+// RFC 1035 4.1.4: a length octet with both top bits set starts a two-octet compression pointer.
+constexpr std::uint8_t kPointerBits = 0xC0;
 
 std::uint16_t read16(std::span<const std::uint8_t> bytes, std::size_t at) {
   return static_cast<std::uint16_t>(bytes[at] << 8 | bytes[at + 1]);
+}
+
+std::uint32_t read32(std::span<const std::uint8_t> bytes, std::size_t at) {
+  return static_cast<std::uint32_t>(read16(bytes, at)) << 16 | read16(bytes, at + 2);
+}
+
+void append16(Bytes& out, std::uint16_t value) {
+  out.push_back(static_cast<std::uint8_t>(value >> 8));
+  out.push_back(static_cast<std::uint8_t>(value & 0xff));
 }
 
 std::string_view without_root_dot(std::string_view name) {
@@ -25,13 +35,177 @@ std::string_view without_root_dot(std::string_view name) {
   return name;
 }
 
-// dn_expand over the whole message (compression pointers may point anywhere before).
-std::optional<std::string> expand_name(std::span<const std::uint8_t> message, const std::uint8_t* at, int* used) {
-  std::array<char, NS_MAXDNAME> text{};
-  const int n = dn_expand(message.data(), message.data() + message.size(), at, text.data(), static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  if (used) *used = n;
-  return std::string(text.data());
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// `name` in presentation form (RFC 1035 5.1: "\X" and "\DDD" escapes) as wire-format labels,
+// without compression. Nullopt for an empty label (but the root), a label over 63 octets, a
+// name over 255, a dangling or out-of-range escape.
+std::optional<Bytes> encode_name(std::string_view name) {
+  Bytes wire;
+  std::size_t label_at = 0;  // the length octet of the label being written
+  wire.push_back(0);
+  auto close_label = [&]() {
+    const std::size_t length = wire.size() - label_at - 1;
+    if (length > kMaxLabel) return false;
+    wire[label_at] = static_cast<std::uint8_t>(length);
+    return true;
+  };
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    if (c == '.') {
+      const bool last = i + 1 == name.size();
+      if (wire.size() == label_at + 1) {
+        // An empty label: fine only as the whole name "." (the root).
+        if (last && i == 0) return wire;
+        return std::nullopt;
+      }
+      if (!close_label()) return std::nullopt;
+      if (last) break;
+      label_at = wire.size();
+      wire.push_back(0);
+      continue;
+    }
+    if (c == '\\') {
+      if (++i == name.size()) return std::nullopt;
+      c = name[i];
+      if (is_digit(c)) {
+        if (i + 2 >= name.size() || !is_digit(name[i + 1]) || !is_digit(name[i + 2])) return std::nullopt;
+        const int value = (c - '0') * 100 + (name[i + 1] - '0') * 10 + (name[i + 2] - '0');
+        if (value > 255) return std::nullopt;
+        c = static_cast<char>(value);
+        i += 2;
+      }
+    }
+    wire.push_back(static_cast<std::uint8_t>(c));
+    if (wire.size() >= kMaxName) return std::nullopt;  // no room left for the root's zero
+  }
+  if (wire.size() > label_at + 1) {
+    if (!close_label()) return std::nullopt;
+    wire.push_back(0);
+  }
+  if (wire.size() > kMaxName) return std::nullopt;
+  return wire;
+}
+
+// One label's octets in presentation form, escaped as RFC 1035 5.1 master files write them (as
+// libresolv's dn_expand did before us, so names read and compare as they always have).
+void append_label_text(std::string& text, std::span<const std::uint8_t> label) {
+  constexpr std::string_view special = "\".;\\()@$";
+  for (const std::uint8_t octet : label) {
+    const char c = static_cast<char>(octet);
+    if (special.find(c) != std::string_view::npos) {
+      text += '\\';
+      text += c;
+    } else if (octet <= 0x20 || octet >= 0x7f) {
+      text += '\\';
+      text += static_cast<char>('0' + octet / 100);
+      text += static_cast<char>('0' + octet / 10 % 10);
+      text += static_cast<char>('0' + octet % 10);
+    } else {
+      text += c;
+    }
+  }
+}
+
+struct Name {
+  std::string text;  // presentation form without the trailing dot; "." for the root
+  std::size_t end;   // the offset just past the name where it is written (past its first pointer)
+};
+
+// The name at `start` of `message`, compression pointers followed. Every pointer must aim before
+// the labels that led to it, so each jump goes strictly backwards and a chain of them ends: a
+// loop or a forward pointer is an error (`why`), never a hang.
+std::optional<Name> read_name(std::span<const std::uint8_t> message, std::size_t start, std::string& why) {
+  Name name{{}, 0};
+  std::size_t at = start;
+  std::size_t run_start = start;  // where the labels now being read begin
+  std::size_t wire_length = 0;
+  bool jumped = false;
+  for (;;) {
+    if (at >= message.size()) {
+      why = "the name at offset " + std::to_string(start) + " runs past the end of the message";
+      return std::nullopt;
+    }
+    const std::uint8_t length = message[at];
+    if ((length & kPointerBits) == kPointerBits) {
+      if (at + 2 > message.size()) {
+        why = "the compression pointer at offset " + std::to_string(at) + " is cut off by the end of the message";
+        return std::nullopt;
+      }
+      const std::size_t target = static_cast<std::size_t>(length & 0x3f) << 8 | message[at + 1];
+      if (target >= message.size()) {
+        why = "the compression pointer at offset " + std::to_string(at) + " points to offset " + std::to_string(target) +
+              ", past the " + std::to_string(message.size()) + "-byte message";
+        return std::nullopt;
+      }
+      if (target >= run_start) {
+        why = "the compression pointer at offset " + std::to_string(at) + " points to offset " + std::to_string(target) +
+              ", not back before offset " + std::to_string(run_start) + " (a pointer loop or a forward pointer)";
+        return std::nullopt;
+      }
+      if (!jumped) name.end = at + 2;
+      jumped = true;
+      at = run_start = target;
+      continue;
+    }
+    if ((length & kPointerBits) != 0) {
+      // 0x40 and 0x80 were extended label types (RFC 6891 5 retired them): nothing to follow.
+      constexpr std::string_view hex = "0123456789abcdef";
+      why = "the octet 0x" + std::string{hex[length >> 4], hex[length & 0x0f]} + " at offset " + std::to_string(at) +
+            " is neither a label length nor a compression pointer";
+      return std::nullopt;
+    }
+    wire_length += 1 + length;
+    if (wire_length > kMaxName) {
+      why = "the name at offset " + std::to_string(start) + " is longer than " + std::to_string(kMaxName) + " octets";
+      return std::nullopt;
+    }
+    if (length == 0) break;
+    if (at + 1 + length > message.size()) {
+      why = "the label at offset " + std::to_string(at) + " runs past the end of the message";
+      return std::nullopt;
+    }
+    if (!name.text.empty()) name.text += '.';
+    append_label_text(name.text, message.subspan(at + 1, length));
+    at += 1 + length;
+  }
+  if (!jumped) name.end = at + 1;
+  if (name.text.empty()) name.text = ".";
+  return name;
+}
+
+// Where a name written at `at` ends, without following its pointer; nullopt past the end.
+std::optional<std::size_t> skip_name(std::span<const std::uint8_t> message, std::size_t at) {
+  while (at < message.size()) {
+    const std::uint8_t length = message[at];
+    if (length == 0) return at + 1;
+    if ((length & kPointerBits) == kPointerBits) {
+      if (at + 2 > message.size()) return std::nullopt;
+      return at + 2;
+    }
+    if ((length & kPointerBits) != 0) return std::nullopt;
+    at += 1 + length;
+  }
+  return std::nullopt;
+}
+
+// Whether the header's four counts of records, each skipped by its lengths, fill the message
+// exactly: no record cut off, no bytes left over (libresolv's ns_initparse, which the probe
+// used before, held replies to this too).
+bool sections_fill(std::span<const std::uint8_t> message) {
+  std::size_t at = kHeaderSize;
+  for (std::size_t section = 0; section < 4; ++section) {
+    const bool question = section == 0;
+    for (std::uint16_t count = read16(message, 4 + 2 * section); count > 0; --count) {
+      const auto name_end = skip_name(message, at);
+      if (!name_end) return false;
+      at = *name_end + 4;  // TYPE, CLASS
+      if (question) continue;
+      if (at + 6 > message.size()) return false;  // TTL, RDLENGTH
+      at += 6 + read16(message, at + 4);
+    }
+  }
+  return at == message.size();
 }
 
 struct Record {
@@ -86,38 +260,28 @@ bool same_name(std::string_view a, std::string_view b) {
 }
 
 std::optional<Bytes> encode_query(std::string_view name, std::uint16_t type, std::uint16_t id) {
-  // res_nmkquery needs an initialised resolver state, and writes the query ID into it: one
-  // state for the process, initialised once and used under a lock (res_ninit and the state it
-  // fills are not safe to share between threads otherwise).
-  static std::mutex mutex;
-  static struct __res_state state {};
-  static bool initialised = false;
-  const std::string text(name);
-  Bytes query(NS_PACKETSZ);
-  int size = -1;
-  {
-    std::lock_guard lock(mutex);
-    if (!initialised) {
-      if (res_ninit(&state) != 0) return std::nullopt;
-      initialised = true;
-    }
-    size = res_nmkquery(&state, ns_o_query, text.c_str(), kClassIn, type, nullptr, 0, nullptr, query.data(),
-                        static_cast<int>(query.size()));
-  }
-  if (size < static_cast<int>(kHeaderSize)) return std::nullopt;
-  query.resize(static_cast<std::size_t>(size));
-  query[0] = static_cast<std::uint8_t>(id >> 8);
-  query[1] = static_cast<std::uint8_t>(id & 0xff);
-  query[2] |= 0x01;  // RD, whatever resolv.conf's options say: we ask a recursive resolver
+  const auto qname = encode_name(name);
+  if (!qname) return std::nullopt;
+  Bytes query;
+  query.reserve(kHeaderSize + qname->size() + 4 + 11);
+  append16(query, id);
+  // RD, whatever the system's resolver options say: we ask a recursive resolver.
+  query.push_back(kRecursionDesired);
+  query.push_back(0);
+  append16(query, 1);  // QDCOUNT
+  append16(query, 0);  // ANCOUNT
+  append16(query, 0);  // NSCOUNT
+  append16(query, 1);  // ARCOUNT: the OPT record
+  query.insert(query.end(), qname->begin(), qname->end());
+  append16(query, type);
+  append16(query, kClassIn);
   // EDNS(0), RFC 6891 6.1.2: root owner, type OPT, class = our UDP payload size, TTL 0 (no DO).
-  const std::uint8_t opt[] = {0,
-                              0, kTypeOpt,
-                              static_cast<std::uint8_t>(kEdnsPayload >> 8), static_cast<std::uint8_t>(kEdnsPayload & 0xff),
-                              0, 0, 0, 0,
-                              0, 0};
-  query.insert(query.end(), std::begin(opt), std::end(opt));
-  query[10] = 0;
-  query[11] = 1;  // ARCOUNT
+  query.push_back(0);
+  append16(query, kTypeOpt);
+  append16(query, kEdnsPayload);
+  append16(query, 0);
+  append16(query, 0);
+  append16(query, 0);  // RDLENGTH
   return query;
 }
 
@@ -140,31 +304,38 @@ Decoded decode_reply(std::span<const std::uint8_t> message, std::uint16_t id, st
   const std::uint16_t questions = read16(message, 4);
   if (questions == 0 && reply.rcode != 0) return reply;
   if (questions != 1) return NotOurs{std::to_string(questions) + " questions, not our one"};
-  int used = 0;
-  const auto qname = expand_name(message, message.data() + kHeaderSize, &used);
-  if (!qname) return NotOurs{"the question's name does not decode"};
-  const std::size_t after_name = kHeaderSize + static_cast<std::size_t>(used);
+  std::string why;
+  const auto qname = read_name(message, kHeaderSize, why);
+  if (!qname) return NotOurs{"the question's name does not decode: " + why};
+  const std::size_t after_name = qname->end;
   if (after_name + 4 > message.size()) return NotOurs{"the question ends early"};
   const std::uint16_t qtype = read16(message, after_name);
   const std::uint16_t qclass = read16(message, after_name + 2);
-  if (!same_name(*qname, name) || qtype != type || qclass != kClassIn)
-    return NotOurs{"the question is " + *qname + " type " + std::to_string(qtype) + ", not ours"};
+  if (!same_name(qname->text, name) || qtype != type || qclass != kClassIn)
+    return NotOurs{"the question is " + qname->text + " type " + std::to_string(qtype) + ", not ours"};
 
-  ns_msg handle{};
-  if (ns_initparse(message.data(), static_cast<int>(message.size()), &handle) != 0)
+  if (!sections_fill(message))
     return Malformed{"the record counts and lengths do not fit the " + std::to_string(message.size()) + "-byte reply"};
   if (reply.rcode != 0 || reply.truncated) return reply;
 
-  const int count = ns_msg_count(handle, ns_s_an);
+  // sections_fill has checked every record's fixed fields and RDATA against the message's end.
+  const std::uint16_t count = read16(message, 6);
   std::vector<Record> records;
-  records.reserve(static_cast<std::size_t>(count));
-  for (int i = 0; i < count; ++i) {
-    ns_rr rr{};
-    if (ns_parserr(&handle, ns_s_an, i, &rr) != 0) return Malformed{"answer record " + std::to_string(i + 1) + " does not decode"};
-    if (ns_rr_class(rr) != kClassIn) continue;
-    Record record{ns_rr_name(rr), static_cast<std::uint16_t>(ns_rr_type(rr)), ns_rr_ttl(rr), {}, std::nullopt};
-    const std::size_t length = ns_rr_rdlen(rr);
-    const std::uint8_t* data = ns_rr_rdata(rr);
+  records.reserve(count);
+  std::size_t at = after_name + 4;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto owner = read_name(message, at, why);
+    if (!owner) return Malformed{"answer record " + std::to_string(i + 1) + " does not decode: " + why};
+    at = owner->end;
+    const std::uint16_t record_type = read16(message, at);
+    const std::uint16_t record_class = read16(message, at + 2);
+    const std::uint32_t ttl = read32(message, at + 4);
+    const std::size_t length = read16(message, at + 8);
+    const std::size_t data_at = at + 10;
+    at = data_at + length;
+    if (record_class != kClassIn) continue;
+    Record record{owner->text, record_type, ttl, {}, std::nullopt};
+    const std::uint8_t* data = message.data() + data_at;
     if (record.type == kTypeA) {
       if (length != 4) return Malformed{"an A record of " + std::to_string(length) + " bytes, not 4"};
       boost::asio::ip::address_v4::bytes_type bytes;
@@ -176,11 +347,12 @@ Decoded decode_reply(std::span<const std::uint8_t> message, std::uint16_t id, st
       std::copy_n(data, 16, bytes.begin());
       record.address = boost::asio::ip::address_v6(bytes);
     } else if (record.type == kTypeCname) {
-      int cname_used = 0;
-      auto target = expand_name(message, data, &cname_used);
-      if (!target || static_cast<std::size_t>(cname_used) != length)
-        return Malformed{"a CNAME record whose target does not decode"};
-      record.target = std::move(*target);
+      auto target = read_name(message, data_at, why);
+      if (!target) return Malformed{"a CNAME record whose target does not decode: " + why};
+      if (target->end != data_at + length)
+        return Malformed{"a CNAME record whose target does not decode: it takes " + std::to_string(target->end - data_at) +
+                         " of the record's " + std::to_string(length) + " bytes"};
+      record.target = std::move(target->text);
     } else {
       continue;  // RRSIG, DNAME and friends: not what we collect
     }

@@ -1,7 +1,7 @@
-// DNS messages for the dns probe (RFC 1035 section 4): the query built by glibc's res_nmkquery
-// plus an EDNS(0) OPT record (RFC 6891), and the reply taken apart with libresolv's
-// ns_initparse/ns_parserr. Pure functions over bytes, so the reply side is fuzzed
-// (tests/fuzz/dns_answer_fuzz.cpp) and unit-tested without sockets.
+// DNS messages for the dns probe (RFC 1035 section 4): the query with an EDNS(0) OPT record
+// (RFC 6891), and the reply taken apart. Our own codec rather than the platform's resolver
+// library, so Linux and Windows run the same code. Pure functions over bytes, so the reply
+// side is fuzzed (tests/fuzz/dns_answer_fuzz.cpp) and unit-tested without sockets.
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
@@ -34,7 +34,8 @@ std::string rcode_name(int rcode);
 
 // A standard query for `name` (a trailing dot is fine) of `type`, class IN, recursion desired,
 // with ID `id` and an OPT record advertising kEdnsPayload. Nullopt when the name cannot be
-// encoded (a label over 63 octets, the whole over 255).
+// encoded (a label over 63 octets, an empty label, the whole over 255). "\." and "\DDD"
+// escape a byte in a label (RFC 1035 5.1); "" and "." are the root.
 std::optional<Bytes> encode_query(std::string_view name, std::uint16_t type, std::uint16_t id);
 
 // A reply to our query.

@@ -3,10 +3,7 @@
 #include "probes/config_table.h"
 #include "probes/connect.h"
 #include "probes/dns/dns_message.h"
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <resolv.h>
+#include "probes/dns/system_nameservers.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -55,8 +52,10 @@ std::string_view phase_of(std::uint16_t type) { return type == dns::kTypeA ? "qu
 
 std::uint16_t random_id() {
   // RFC 5452: an unpredictable ID (and the kernel's random source port) against forged answers.
-  thread_local std::mt19937 engine{std::random_device{}()};
-  return static_cast<std::uint16_t>(std::uniform_int_distribution<unsigned>(0, 0xffff)(engine));
+  // Straight from the system's random source for every query: a seeded generator such as
+  // mt19937 gives its state away to anyone who sees enough of its IDs.
+  thread_local std::random_device source;
+  return static_cast<std::uint16_t>(source() & 0xffff);
 }
 
 std::string join(const std::vector<asio::ip::address>& addresses, std::size_t limit = 8) {
@@ -228,24 +227,9 @@ std::optional<udp::endpoint> parse_dns_server(std::string_view text, std::string
 }
 
 udp::endpoint system_nameserver() {
-  // res_ninit reads /etc/resolv.conf and shares glibc state that is not safe to initialise
-  // from two threads at once: once per config load, under a lock.
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  udp::endpoint out(asio::ip::address_v4::loopback(), 53);
-  struct __res_state state {};
-  if (res_ninit(&state) != 0) return out;
-  if (state.nscount > 0) {
-    if (state.nsaddr_list[0].sin_family == AF_INET) {
-      out = udp::endpoint(asio::ip::address_v4(ntohl(state.nsaddr_list[0].sin_addr.s_addr)), ntohs(state.nsaddr_list[0].sin_port));
-    } else if (const sockaddr_in6* v6 = state._u._ext.nsaddrs[0]; v6 && v6->sin6_family == AF_INET6) {
-      asio::ip::address_v6::bytes_type bytes;
-      std::copy_n(v6->sin6_addr.s6_addr, 16, bytes.begin());
-      out = udp::endpoint(asio::ip::address_v6(bytes, v6->sin6_scope_id), ntohs(v6->sin6_port));
-    }
-  }
-  res_nclose(&state);
-  return out;
+  const auto servers = dns::system_nameservers();
+  if (servers.empty()) return udp::endpoint(asio::ip::address_v4::loopback(), 53);
+  return servers.front();
 }
 
 std::vector<Fact> DnsProbe::counters() const {

@@ -27,8 +27,8 @@ inline constexpr std::string_view address_drift = "address_drift";
 
 // "127.0.0.1:5353", "[::1]:53", "192.0.2.53" or "2001:db8::53" (port 53); nullopt with `why`.
 std::optional<asio::ip::udp::endpoint> parse_dns_server(std::string_view text, std::string& why);
-// The first nameserver of the system's resolv.conf (glibc's res_ninit), or 127.0.0.1:53 as
-// glibc itself assumes when there is none.
+// The system's first DNS server (dns::system_nameservers), or 127.0.0.1:53 as glibc itself
+// assumes when resolv.conf names none.
 asio::ip::udp::endpoint system_nameserver();
 
 struct DnsSettings {

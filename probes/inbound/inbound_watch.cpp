@@ -1,19 +1,18 @@
 #include "probes/inbound/inbound_watch.h"
 
-#include <pcap/pcap.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
+#include <utility>
 
 namespace connectivity {
 
 std::string InboundWatchConfig::identity() const {
   std::string key = name + '\0' + std::to_string(port) + '\0' + interface + '\0' + std::to_string(expect_within.count());
   for (const auto& source : sources) key += '\0' + source.name + '=' + source.prefix.base.to_string() + '/' + std::to_string(source.prefix.length);
-  for (const auto& [k, v] : labels) key += '\0' + k + '=' + v;
+  for (const auto& [k, v] : labels) {
+    key += '\0';
+    key += k;
+    key += '=';
+    key += v;
+  }
   return key;
 }
 
@@ -74,62 +73,30 @@ bool InboundTally::up(std::size_t source, std::chrono::system_clock::time_point 
   return !latest_unanswered;
 }
 
-InboundWatch::InboundWatch(InboundWatchConfig config) : config_(std::move(config)), tally_(config_) {
-  char error[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* pcap = pcap_create(config_.interface.c_str(), error);
-  if (!pcap) {
-    why_not_ = std::string("cannot capture on ") + config_.interface + ": " + error;
+InboundWatch::InboundWatch(InboundWatchConfig config, inbound::CaptureBackend& backend)
+    : config_(std::move(config)), tally_(config_) {
+  if (auto why = backend.unavailable()) {
+    capture_unavailable_ = true;
+    why_not_ = std::move(*why);
     return;
   }
-  // Only the headers are read: 256 bytes hold a cooked header, IPv6 with options and TCP.
-  pcap_set_snaplen(pcap, 256);
-  pcap_set_promisc(pcap, 0);
-  pcap_set_immediate_mode(pcap, 1);
-  const int activated = pcap_activate(pcap);
-  if (activated < 0) {
-    if (activated == PCAP_ERROR_PERM_DENIED)
-      why_not_ = "no permission to capture: the agent needs CAP_NET_RAW (systemd: AmbientCapabilities=CAP_NET_RAW)";
-    else if (activated == PCAP_ERROR_NO_SUCH_DEVICE)
-      why_not_ = "no interface \"" + config_.interface + "\"";
-    else
-      why_not_ = std::string("cannot capture on ") + config_.interface + ": " + pcap_geterr(pcap);
-    pcap_close(pcap);
-    return;
-  }
-  bpf_program program{};
-  const std::string filter = "tcp port " + std::to_string(config_.port);
-  if (pcap_compile(pcap, &program, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0 || pcap_setfilter(pcap, &program) != 0 ||
-      pcap_setnonblock(pcap, 1, error) != 0 || pcap_get_selectable_fd(pcap) < 0) {
-    why_not_ = std::string("cannot set up the capture filter \"") + filter + "\": " + pcap_geterr(pcap);
-    pcap_freecode(&program);
-    pcap_close(pcap);
-    return;
-  }
-  pcap_freecode(&program);
-  wakeup_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (wakeup_fd_ < 0) {
-    why_not_ = "eventfd failed";
-    pcap_close(pcap);
-    return;
-  }
-  pcap_ = pcap;
-  link_type_ = pcap_datalink(pcap);
+  // Running before the capture starts: a capture that fails at once, on its own thread, must
+  // leave it false.
   running_ = true;
-  thread_ = std::thread([this] { capture_loop(); });
-}
-
-InboundWatch::~InboundWatch() {
-  if (thread_.joinable()) {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto written = write(wakeup_fd_, &one, sizeof one);
-    thread_.join();
+  auto started = backend.start({.interface = config_.interface, .port = config_.port}, *this);
+  if (!started.capture) {
+    running_ = false;
+    why_not_ = std::move(started.why_not);
+    return;
   }
-  if (pcap_) pcap_close(static_cast<pcap_t*>(pcap_));
-  if (wakeup_fd_ >= 0) close(wakeup_fd_);
+  capture_ = std::move(started.capture);
 }
 
-void InboundWatch::deliver(std::span<const std::uint8_t> frame) {
-  const auto segment = inbound::parse_captured_frame(link_type_, frame);
+// Stopped first: the capture's thread calls into the tally and the condition variable.
+InboundWatch::~InboundWatch() { capture_.reset(); }
+
+void InboundWatch::on_frame(int link_type, std::span<const std::uint8_t> frame) {
+  const auto segment = inbound::parse_captured_frame(link_type, frame);
   if (!segment) return;
   {
     std::lock_guard lock(mutex_);
@@ -139,26 +106,10 @@ void InboundWatch::deliver(std::span<const std::uint8_t> frame) {
   changed_.notify_all();
 }
 
-void InboundWatch::capture_loop() {
-  auto* pcap = static_cast<pcap_t*>(pcap_);
-  pollfd fds[2] = {{pcap_get_selectable_fd(pcap), POLLIN, 0}, {wakeup_fd_, POLLIN, 0}};
-  const auto on_packet = [](u_char* self, const pcap_pkthdr* header, const u_char* bytes) {
-    reinterpret_cast<InboundWatch*>(self)->deliver({bytes, header->caplen});
-  };
-  const auto fail = [this](std::string why) {
-    std::lock_guard lock(mutex_);
-    why_not_ = std::move(why);
-    running_ = false;
-  };
-  while (true) {
-    const int ready = poll(fds, 2, -1);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready >= 0 && (fds[1].revents & POLLIN)) return;  // stopped
-    if (ready < 0 || (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL))) return fail("the capture stopped (interface gone?)");
-    // Bounded per wakeup: a flood on the port cannot keep the loop from seeing a stop.
-    if (pcap_dispatch(pcap, 256, on_packet, reinterpret_cast<u_char*>(this)) == PCAP_ERROR)
-      return fail(std::string("the capture failed: ") + pcap_geterr(pcap));
-  }
+void InboundWatch::on_capture_failed(std::string why) {
+  std::lock_guard lock(mutex_);
+  why_not_ = std::move(why);
+  running_ = false;
 }
 
 std::string InboundWatch::why_not_running() const {
@@ -173,6 +124,7 @@ InboundSnapshot InboundWatch::snapshot(std::chrono::system_clock::time_point now
   out.labels = config_.labels;
   out.running = running_;
   std::lock_guard lock(mutex_);
+  if (!out.running) out.why_not_running = why_not_;
   out.sources = tally_.sources();
   for (std::size_t i = 0; i < out.sources.size(); ++i) out.up.push_back(tally_.up(i, now));
   out.unexpected_syn = tally_.unexpected_syn();

@@ -1,10 +1,12 @@
 // [[inbound]]: watch that a vendor's calls into the library still arrive and are answered.
 // No outbound probe can send from Talis Courseflow's addresses; the host that runs the
-// catalogue can see their SYNs arrive and its own SYN-ACKs (or RSTs) leave. A libpcap capture
-// with a BPF filter for the port counts them per expected source.
+// catalogue can see their SYNs arrive and its own SYN-ACKs (or RSTs) leave. A capture for the
+// port (probes/inbound/capture_backend.h: libpcap on Linux, none on Windows) counts them per
+// expected source.
 #pragma once
 
 #include "probes/address_prefix.h"
+#include "probes/inbound/capture_backend.h"
 #include "probes/inbound/captured_frame.h"
 #include "probes/probe.h"
 
@@ -13,11 +15,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace connectivity {
@@ -79,44 +82,45 @@ struct InboundSnapshot {
   std::uint16_t port = 0;
   Labels labels;
   bool running = false;
+  std::string why_not_running;  // when not running; not exported (the log says it)
   std::vector<InboundSourceCounts> sources;
   std::vector<bool> up;  // parallel to sources
   std::uint64_t unexpected_syn = 0;
 };
 
-// A capture on one interface (default "any") for one port, on a thread of its own. Opens the
-// capture in the constructor, in the caller's network namespace; never throws for a capture
-// that cannot start: it reports itself not running, with the reason (no CAP_NET_RAW, no such
-// interface), and the agent keeps going.
-class InboundWatch {
+// A capture on one interface (default "any") for one port, on the capture's own thread.
+// Starts the capture in the constructor, in the caller's network namespace; never throws for a
+// capture that cannot start: it reports itself not running, with the reason (no CAP_NET_RAW,
+// no such interface, no capture on this platform), and the agent keeps going.
+class InboundWatch final : private inbound::CaptureSink {
  public:
-  explicit InboundWatch(InboundWatchConfig config);
+  InboundWatch(InboundWatchConfig config, inbound::CaptureBackend& backend);
   ~InboundWatch();
   InboundWatch(const InboundWatch&) = delete;
   InboundWatch& operator=(const InboundWatch&) = delete;
 
   const InboundWatchConfig& config() const { return config_; }
   bool running() const { return running_; }
+  // True when the platform has no capture at all (not a fault of this host's setup).
+  bool capture_unavailable() const { return capture_unavailable_; }
   std::string why_not_running() const;
   InboundSnapshot snapshot(std::chrono::system_clock::time_point now) const;
   // Waits (bounded by `limit`) until `ready` holds for a snapshot; for tests and tools.
   bool wait_until(const std::function<bool(const InboundSnapshot&)>& ready, std::chrono::milliseconds limit) const;
 
  private:
-  void capture_loop();
-  void deliver(std::span<const std::uint8_t> frame);
+  void on_frame(int link_type, std::span<const std::uint8_t> frame) override;
+  void on_capture_failed(std::string why) override;
 
   InboundWatchConfig config_;
-  void* pcap_ = nullptr;  // pcap_t*
-  int link_type_ = 0;
-  int wakeup_fd_ = -1;    // eventfd: stops the capture thread at once
+  bool capture_unavailable_ = false;
   std::atomic<bool> running_{false};  // false again if the capture fails later (interface gone)
   mutable std::mutex mutex_;          // guards why_not_, tally_ and observed_
   std::string why_not_;
   mutable std::condition_variable changed_;
   InboundTally tally_;
   std::uint64_t observed_ = 0;  // segments parsed: what wait_until waits on
-  std::thread thread_;
+  std::unique_ptr<inbound::PacketCapture> capture_;  // last: it calls into the members above
 };
 
 }  // namespace connectivity

@@ -4,6 +4,7 @@
 #include "probes/config_table.h"
 #include "probes/connect.h"
 #include "probes/isoill/ill_codec.h"
+#include "probes/utc_time.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -27,8 +28,7 @@ bool starts_like_ill_apdu(std::uint8_t first) { return (first & 0xe0) == 0x60; }
 // ISO 10161 dates and times: YYYYMMDD and HHMMSS, in UTC here.
 std::pair<std::string, std::string> service_date_time() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
+  const std::tm utc = utc_calendar(now);
   char date[16];
   char time[16];
   std::strftime(date, sizeof date, "%Y%m%d", &utc);

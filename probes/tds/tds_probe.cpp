@@ -161,6 +161,11 @@ asio::awaitable<std::optional<ProbeResult>> check_browser(ProbeContext& ctx, con
   if (!error)
     std::tie(error, size) = co_await socket.async_receive(asio::buffer(datagram), asio::as_tuple(asio::use_awaitable));
   ctx.end_phase();
+#if defined(_WIN32)
+  // Windows fails the receive of a UDP socket that got an ICMP port unreachable with
+  // WSAECONNRESET (Linux: ECONNREFUSED): nobody listens there, which is "refused", not a reset.
+  if (error == asio::error::connection_reset) error = asio::error::connection_refused;
+#endif
   if (error) co_return ProbeResult{classify_network_error(error), where + ": " + error.message()};
 
   auto decoded = tds::decode_browser_reply(std::span(datagram).first(size));

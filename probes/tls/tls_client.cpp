@@ -2,6 +2,8 @@
 
 #include "probes/config_table.h"
 #include "probes/connect.h"
+#include "probes/tls/system_roots.h"
+#include "probes/utc_time.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -103,7 +105,7 @@ std::string sha256_fingerprint(const X509* cert) {
 double unix_seconds(const ASN1_TIME* time) {
   std::tm parts{};
   if (!time || ASN1_TIME_to_tm(time, &parts) != 1) return 0;
-  return static_cast<double>(timegm(&parts));
+  return static_cast<double>(utc_seconds(parts));
 }
 
 // The chain as presented (not as verified: a middlebox's substitute chain is what we report).
@@ -259,7 +261,7 @@ std::shared_ptr<const TlsClient> TlsClient::from_options(ConfigTable& options) {
   if (auto ca_file = options.string("ca_file")) {
     if (SSL_CTX_load_verify_locations(context, ca_file->c_str(), nullptr) != 1)
       options.fail("ca_file", "cannot load CA certificates from \"" + *ca_file + "\": " + openssl_errors());
-  } else if (SSL_CTX_set_default_verify_paths(context) != 1) {
+  } else if (!trust_system_roots(context)) {
     options.fail("ca_file", "cannot load the system CA store: " + openssl_errors());
   }
 

@@ -18,8 +18,10 @@ for dir in $test_dirs; do
   expect "run-dev.sh's $dev_dir is not tests/run.sh's $dir" test "$dev_dir" != "$dir"
 done
 
-ctest_calls=$(grep -c '^ *ctest ' "$repo/tests/run.sh")
-guarded=$(grep -c '^ *ctest .*--no-tests=error' "$repo/tests/run.sh")
+# tests/run.sh's own ctest calls and those of the Windows stage it runs (tests/windows/run.sh).
+ctest_calls=$(cat "$repo/tests/run.sh" "$repo/tests/windows/run.sh" | grep -c '^ *ctest ')
+guarded=$(cat "$repo/tests/run.sh" "$repo/tests/windows/run.sh" | grep -c '^ *ctest .*--no-tests=error')
+expect "tests/run.sh runs the Windows stage" grep -q '^bash tests/windows/run.sh' "$repo/tests/run.sh"
 expect "tests/run.sh calls ctest" test "$ctest_calls" -gt 0
 expect "every ctest call in tests/run.sh fails on zero tests ($guarded of $ctest_calls)" test "$guarded" -eq "$ctest_calls"
 expect "tests/run.sh forces the tests on in its builds" grep -q -- '-DCONNECTIVITY_TESTS=ON' "$repo/tests/run.sh"

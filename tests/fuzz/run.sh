@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (ASan+UBSan) and runs each for a bounded time, from
 # the checked-in seeds. Finds go to build/fuzz/findings/<target>/ and fail the run.
-# CI runs it for FUZZ_SECONDS=60 per target; by hand, e.g.: FUZZ_SECONDS=3600 bash tests/fuzz/run.sh
+# CI runs it for FUZZ_SECONDS=30 per target; by hand, e.g.: FUZZ_SECONDS=3600 bash tests/fuzz/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${FUZZ_SECONDS:-60}
+seconds=${FUZZ_SECONDS:-30}
 cxx=${FUZZ_CXX:-clang++-14}
 build=build/fuzz
 

@@ -1,11 +1,6 @@
 #include "tests/support/dns_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
+#include "tests/support/sockets.h"
 
 #include <algorithm>
 #include <cctype>
@@ -145,7 +140,7 @@ socklen_t loopback_address(bool ipv6, std::uint16_t port, sockaddr_storage& stor
   if (ipv6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&storage);
     a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_loopback;
+    a->sin6_addr.s6_addr[15] = 1;  // ::1
     a->sin6_port = htons(port);
     return sizeof *a;
   }
@@ -157,30 +152,29 @@ socklen_t loopback_address(bool ipv6, std::uint16_t port, sockaddr_storage& stor
 }
 
 int bind_udp(bool ipv6, std::uint16_t& port) {
-  const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int fd = open_socket(ipv6 ? AF_INET6 : AF_INET, SOCK_DGRAM);
   if (fd < 0) return -1;
   sockaddr_storage storage{};
   socklen_t size = loopback_address(ipv6, 0, storage);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&storage), size) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&storage), &size) != 0) {
-    ::close(fd);
+    close_socket(fd);
     return -1;
   }
   port = ntohs(ipv6 ? reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port : reinterpret_cast<sockaddr_in*>(&storage)->sin_port);
-  timeval tv{0, 100000};  // the serving loop checks for shutdown this often
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  set_receive_timeout(fd, std::chrono::milliseconds(100));  // the serving loop checks for shutdown this often
   return fd;
 }
 
 }  // namespace
 
 bool DnsTestServer::listen_tcp(bool ipv6) {
-  tcp_fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  tcp_fd_ = open_socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM);
   sockaddr_storage storage{};
   const socklen_t size = loopback_address(ipv6, port_, storage);
   if (tcp_fd_ >= 0 && ::bind(tcp_fd_, reinterpret_cast<sockaddr*>(&storage), size) == 0 && ::listen(tcp_fd_, 8) == 0)
     return true;
-  if (tcp_fd_ >= 0) ::close(tcp_fd_);
+  if (tcp_fd_ >= 0) close_socket(tcp_fd_);
   tcp_fd_ = -1;
   return false;
 }
@@ -196,7 +190,7 @@ DnsTestServer::DnsTestServer(bool ipv6, bool tcp) : ipv6_(ipv6) {
       throw std::runtime_error("cannot bind a loopback UDP port");
     }
     if (!tcp || listen_tcp(ipv6)) break;
-    ::close(fd_);
+    close_socket(fd_);
     fd_ = -1;
   }
   if (fd_ < 0) throw std::runtime_error("no loopback port free for both UDP and TCP in " + std::to_string(kTries) + " tries");
@@ -208,9 +202,9 @@ DnsTestServer::DnsTestServer(bool ipv6, bool tcp) : ipv6_(ipv6) {
 DnsTestServer::~DnsTestServer() {
   stopping_ = true;
   if (thread_.joinable()) thread_.join();
-  if (fd_ >= 0) ::close(fd_);
-  if (forger_fd_ >= 0) ::close(forger_fd_);
-  if (tcp_fd_ >= 0) ::close(tcp_fd_);
+  if (fd_ >= 0) close_socket(fd_);
+  if (forger_fd_ >= 0) close_socket(forger_fd_);
+  if (tcp_fd_ >= 0) close_socket(tcp_fd_);
 }
 
 std::string DnsTestServer::address() const {
@@ -239,14 +233,14 @@ DnsResponse DnsTestServer::lookup(const std::string& name, std::uint16_t type) c
 
 void DnsTestServer::serve() {
   while (!stopping_) {
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {tcp_fd_, POLLIN, 0}};
-    if (::poll(fds, tcp_fd_ >= 0 ? 2 : 1, 100) <= 0) continue;  // 100 ms: how often shutdown is noticed
+    pollfd fds[2] = {poll_entry(fd_, POLLIN), poll_entry(tcp_fd_, POLLIN)};
+    if (poll_sockets(fds, tcp_fd_ >= 0 ? 2 : 1, 100) <= 0) continue;  // 100 ms: how often shutdown is noticed
     if (tcp_fd_ >= 0 && (fds[1].revents & POLLIN)) serve_tcp();
     if (!(fds[0].revents & POLLIN)) continue;
     Bytes in(4096);
     sockaddr_storage from{};
     socklen_t from_size = sizeof from;
-    const long got = ::recvfrom(fd_, in.data(), in.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_size);
+    const long got = recv_from(fd_, in.data(), in.size(), reinterpret_cast<sockaddr*>(&from), &from_size);
     if (got <= 0) continue;
     in.resize(static_cast<std::size_t>(got));
     Query query;
@@ -259,7 +253,7 @@ void DnsTestServer::serve() {
     }
     ++queries_;
     auto send = [&](int fd, const Bytes& out) {
-      ::sendto(fd, out.data(), out.size(), 0, reinterpret_cast<sockaddr*>(&from), from_size);
+      send_to(fd, out.data(), out.size(), reinterpret_cast<sockaddr*>(&from), from_size);
     };
     switch (response.behaviour) {
       case DnsBehaviour::answer: send(fd_, reply(query, in, response.records)); break;
@@ -290,14 +284,13 @@ void DnsTestServer::serve() {
 // One query on one connection (RFC 1035 4.2.2): two length bytes, the message; answered the
 // same way, then closed. Reads are bounded by a receive timeout and the 64 KiB length.
 void DnsTestServer::serve_tcp() {
-  const int fd = ::accept4(tcp_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  const int fd = accept_socket(tcp_fd_);
   if (fd < 0) return;
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  set_receive_timeout(fd, std::chrono::seconds(2));
   auto read_exactly = [&](Bytes& into) {
     std::size_t have = 0;
     while (have < into.size()) {
-      const long got = ::recv(fd, into.data() + have, into.size() - have, 0);
+      const long got = recv_bytes(fd, into.data() + have, into.size() - have);
       if (got <= 0) return false;
       have += static_cast<std::size_t>(got);
     }
@@ -332,11 +325,11 @@ void DnsTestServer::serve_tcp() {
         framed.push_back(static_cast<std::uint8_t>(out.size() >> 8));
         framed.push_back(static_cast<std::uint8_t>(out.size() & 0xff));
         for (const auto byte : out) framed.push_back(byte);
-        ::send(fd, framed.data(), framed.size(), MSG_NOSIGNAL);
+        send_bytes(fd, framed.data(), framed.size());
       }
     }
   }
-  ::close(fd);
+  close_socket(fd);
 }
 
 }  // namespace connectivity::testing

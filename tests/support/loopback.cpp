@@ -1,17 +1,16 @@
 #include "tests/support/loopback.h"
 
-#include <arpa/inet.h>
+#ifndef _WIN32
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sched.h>
-#include <sys/eventfd.h>
-#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <cstdlib>
@@ -88,24 +87,20 @@ HttpPeer::HttpPeer(std::function<void(Connection&)> play) : play_(std::move(play
   const auto bound = bind_loopback(SOCK_STREAM);
   listen_fd_ = bound.fd;
   port_ = bound.port;
-  ending_fd_ = ::eventfd(0, EFD_CLOEXEC);
-  if (ending_fd_ < 0 || ::listen(listen_fd_, 64) != 0) {
-    const std::string why = std::strerror(errno);  // NOLINT(concurrency-mt-unsafe)
-    ::close(listen_fd_);
-    if (ending_fd_ >= 0) ::close(ending_fd_);
+  if (::listen(listen_fd_, 64) != 0) {
+    const std::string why = socket_error_text(socket_error());
+    close_socket(listen_fd_);
     throw std::runtime_error("HttpPeer: " + why);
   }
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
 HttpPeer::~HttpPeer() {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const auto written = ::write(ending_fd_, &one, sizeof one);
+  ending_.notify();
   acceptor_.join();
   // No thread is added once the acceptor has ended.
   for (auto& thread : threads_) thread.join();
-  ::close(listen_fd_);
-  ::close(ending_fd_);
+  close_socket(listen_fd_);
 }
 
 std::vector<std::string> HttpPeer::request_heads() const {
@@ -114,17 +109,14 @@ std::vector<std::string> HttpPeer::request_heads() const {
 }
 
 bool HttpPeer::wait_for(int fd, short events, int timeout_ms) const {
-  std::array<pollfd, 2> watched{{{fd, events, 0}, {ending_fd_, POLLIN, 0}}};
-  int ready = 0;
-  do {
-    ready = ::poll(watched.data(), watched.size(), timeout_ms);
-  } while (ready < 0 && errno == EINTR);
+  std::array<pollfd, 2> watched{poll_entry(fd, events), poll_entry(ending_.fd(), POLLIN)};
+  const int ready = poll_sockets(watched.data(), watched.size(), timeout_ms);
   return ready > 0 && watched[1].revents == 0 && watched[0].revents != 0;
 }
 
 void HttpPeer::accept_loop() {
   while (wait_for(listen_fd_, POLLIN)) {
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const int fd = accept_socket(listen_fd_, /*nonblocking=*/true);
     if (fd < 0) continue;
     std::lock_guard lock(mutex_);
     threads_.emplace_back([this, fd] { serve(fd); });
@@ -136,7 +128,7 @@ void HttpPeer::serve(int fd) {
   std::array<char, 4096> chunk{};
   // A request head is small: 64 KiB without its end is not one worth waiting for.
   while (head.find("\r\n\r\n") == std::string::npos && head.size() < std::size_t{64} * 1024 && wait_for(fd, POLLIN)) {
-    const ssize_t got = ::recv(fd, chunk.data(), chunk.size(), 0);
+    const long got = recv_bytes(fd, chunk.data(), chunk.size());
     if (got <= 0) break;
     head.append(chunk.data(), static_cast<std::size_t>(got));
   }
@@ -148,14 +140,14 @@ void HttpPeer::serve(int fd) {
     Connection connection(*this, fd, std::move(head));
     play_(connection);
   }
-  ::close(fd);
+  close_socket(fd);
 }
 
 bool HttpPeer::Connection::send(std::string_view bytes) {
   while (!bytes.empty()) {
     if (!peer_.wait_for(fd_, POLLOUT)) return false;
-    const ssize_t sent = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (sent < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    const long sent = send_bytes(fd_, bytes.data(), bytes.size());
+    if (sent < 0 && (would_block(socket_error()) || interrupted(socket_error()))) continue;
     if (sent <= 0) return false;
     bytes.remove_prefix(static_cast<std::size_t>(sent));
     peer_.bytes_sent_ += static_cast<std::uint64_t>(sent);
@@ -164,27 +156,49 @@ bool HttpPeer::Connection::send(std::string_view bytes) {
 }
 
 bool HttpPeer::Connection::ending(std::chrono::milliseconds pause) {
-  std::array<pollfd, 1> watched{{{peer_.ending_fd_, POLLIN, 0}}};
-  int ready = 0;
-  do {
-    ready = ::poll(watched.data(), watched.size(), static_cast<int>(pause.count()));
-  } while (ready < 0 && errno == EINTR);
-  return ready > 0;
+  return wait_readable(peer_.ending_.fd(), static_cast<int>(pause.count()));
 }
 
 BoundLoopbackSocket bind_loopback(int type) {
-  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  const int fd = open_socket(AF_INET, type);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
   if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string why = std::strerror(errno);  // NOLINT(concurrency-mt-unsafe)
-    if (fd >= 0) ::close(fd);
+    const std::string why = socket_error_text(socket_error());
+    if (fd >= 0) close_socket(fd);
     throw std::runtime_error("cannot bind a loopback port: " + why);
   }
   return {fd, ntohs(addr.sin_port)};
+}
+
+std::uint16_t free_loopback_port(int type) {
+  const auto bound = bind_loopback(type);
+  close_socket(bound.fd);
+  return bound.port;
+}
+
+bool accepts_connection(std::uint16_t port) {
+  // Loopback answers at once unless the listen backlog is full; then this attempt fails.
+  asio::io_context io;
+  asio::ip::tcp::socket socket(io);
+  bool connected = false;
+  socket.async_connect({asio::ip::address_v4::loopback(), port},
+                       [&](const boost::system::error_code& error) { connected = !error; });
+  io.run_for(std::chrono::milliseconds(100));
+  return connected;
+}
+
+bool wait_until_listening(std::uint16_t port, int limit_ms) {
+  // Re-checks every 20 ms: waiting on another process offers nothing to block on.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
+  for (;;) {
+    if (accepts_connection(port)) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 RefusedPort::RefusedPort() {
@@ -194,14 +208,39 @@ RefusedPort::RefusedPort() {
 }
 
 RefusedPort::~RefusedPort() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) close_socket(fd_);
 }
 
 int shell(const std::string& command) {
   // Tests call this from one thread at a time, before or after their own threads run.
   const int status = std::system(command.c_str());  // NOLINT(concurrency-mt-unsafe)
+#ifdef _WIN32
+  return status;  // the command's exit code itself
+#else
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+#endif
 }
+
+#ifdef _WIN32
+
+// Windows has no network namespaces: every test that wants one skips, saying so.
+NetworkNamespace::NetworkNamespace() {
+  why_ = "network namespaces with nft rules are Linux's (ip netns, nftables): none on Windows";
+}
+
+NetworkNamespace::~NetworkNamespace() = default;
+
+bool NetworkNamespace::nft(const std::string&) { return false; }
+
+bool NetworkNamespace::link_to(const NetworkNamespace&, const std::vector<std::string>&, const std::vector<std::string>&) {
+  return false;
+}
+
+void NetworkNamespace::run_inside(const std::function<void()>&) {
+  throw std::runtime_error("NetworkNamespace::run_inside: no network namespaces on Windows");
+}
+
+#else
 
 NetworkNamespace::NetworkNamespace() {
   static std::atomic<int> counter{0};
@@ -262,5 +301,7 @@ void NetworkNamespace::run_inside(const std::function<void()>& body) {
   inside.join();
   if (failure) std::rethrow_exception(failure);
 }
+
+#endif
 
 }  // namespace connectivity::testing

@@ -2,6 +2,8 @@
 // network namespaces (created by the test, root only) with nft rules for drops and rejects.
 #pragma once
 
+#include "tests/support/sockets.h"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -97,7 +99,7 @@ class HttpPeer {
 
   std::function<void(Connection&)> play_;
   int listen_fd_ = -1;
-  int ending_fd_ = -1;  // an eventfd, readable once the peer is ending
+  Wakeup ending_;  // readable once the peer is ending
   std::uint16_t port_ = 0;
   std::atomic<std::uint64_t> bytes_sent_{0};
   mutable std::mutex mutex_;
@@ -119,7 +121,8 @@ class RefusedPort {
 };
 
 // A network namespace with only `lo` up, removed on destruction. Construction fails (ok()
-// false, with why()) when not root or when `ip`/`nft` are missing: tests then skip.
+// false, with why()) when not root or when `ip`/`nft` are missing, and always on Windows:
+// tests then skip.
 class NetworkNamespace {
  public:
   NetworkNamespace();
@@ -149,7 +152,17 @@ struct BoundLoopbackSocket {
 };
 BoundLoopbackSocket bind_loopback(int type);
 
-// Runs a shell command; returns its exit status.
+// A free loopback port, TCP or (SOCK_DGRAM) UDP: bound, then released. Fine for tests that start
+// a server on it at once, or that want a port nobody listens on.
+std::uint16_t free_loopback_port(int type = SOCK_STREAM);
+
+// Whether 127.0.0.1:port accepts a connection now (within 100 ms).
+bool accepts_connection(std::uint16_t port);
+
+// Waits until 127.0.0.1:port accepts a connection, up to `limit_ms`; false if it never did.
+bool wait_until_listening(std::uint16_t port, int limit_ms = 5000);
+
+// Runs a shell command (on Windows: cmd.exe's); returns its exit status.
 int shell(const std::string& command);
 
 }  // namespace connectivity::testing

@@ -1,3 +1,4 @@
+// Linux only (posix_spawn, signals, /proc): the Windows build has peers_windows.cpp instead.
 #include "tests/support/peers.h"
 
 #include "tests/support/loopback.h"
@@ -77,28 +78,6 @@ bool reaped_within(pid_t pid, milliseconds limit) {
   }
 }
 
-// One connection attempt to 127.0.0.1:port.
-bool connects(std::uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(port);
-  bool connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
-  if (!connected && errno == EINPROGRESS) {
-    // Loopback answers at once unless the listen backlog is full; then this attempt fails.
-    pollfd writable{fd, POLLOUT, 0};
-    if (::poll(&writable, 1, 100) == 1) {
-      int error = 0;
-      socklen_t size = sizeof error;
-      connected = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0;
-    }
-  }
-  ::close(fd);
-  return connected;
-}
-
 // Re-checks `ready` every 20 ms until it holds or `limit_ms` passes. Only for waiting on
 // another process, which offers nothing to block on.
 bool poll_until(int limit_ms, const std::function<bool()>& ready) {
@@ -150,7 +129,7 @@ bool holds_socket(pid_t pid, std::uint64_t inode) {
 // count a listener some other process holds on that port, while ours fails to bind it.
 bool listens_on(pid_t pid, std::uint16_t port) {
   const std::optional<std::uint64_t> inode = loopback_listener_inode(port);
-  if (!inode) return connects(port);  // no /proc/net/tcp: the best evidence left
+  if (!inode) return accepts_connection(port);  // no /proc/net/tcp: the best evidence left
   return *inode != 0 && holds_socket(pid, *inode);
 }
 
@@ -319,16 +298,6 @@ bool ChildProcess::running() {
 }
 
 std::string ChildProcess::log() const { return read_file(log_file_); }
-
-std::uint16_t free_loopback_port(int type) {
-  const auto bound = bind_loopback(type);
-  ::close(bound.fd);
-  return bound.port;
-}
-
-bool wait_until_listening(std::uint16_t port, int limit_ms) {
-  return poll_until(limit_ms, [&] { return connects(port); });
-}
 
 OpensslServer::OpensslServer(const SServerOptions& options) {
   if (!options.tls_version.empty() && options.tls_version != "1.2" && options.tls_version != "1.3")

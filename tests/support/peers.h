@@ -1,10 +1,12 @@
 // Real TLS and HTTP servers on loopback for the probe tests: `openssl s_server` and nginx,
 // run as child processes on a free port, stopped (SIGTERM, then SIGKILL, then reaped) on
 // destruction. Construction waits, bounded, until the port accepts, and throws with the
-// server's stderr if it does not come up.
+// server's stderr if it does not come up. Linux only: on Windows (peers_windows.cpp) every
+// constructor here throws, and the tests that need one skip first (tests/support/platform.h).
 #pragma once
 
-#include <sys/socket.h>
+#include "tests/support/loopback.h"  // free_loopback_port, wait_until_listening
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -30,13 +32,6 @@ class ChildProcess {
   pid_t pid_ = -1;
   std::string log_file_;
 };
-
-// A free loopback port, TCP or (SOCK_DGRAM) UDP: bound, then released. Fine for tests that start
-// a server on it at once, or that want a port nobody listens on.
-std::uint16_t free_loopback_port(int type = SOCK_STREAM);
-
-// Waits until 127.0.0.1:port accepts a connection, up to `limit_ms`; false if it never did.
-bool wait_until_listening(std::uint16_t port, int limit_ms = 5000);
 
 struct SServerOptions {
   std::string cert{};         // PEM

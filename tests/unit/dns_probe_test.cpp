@@ -4,12 +4,11 @@
 #include "probes/dns/dns_probe.h"
 #include "tests/support/dns_server.h"
 #include "tests/support/loopback.h"
+#include "tests/support/platform.h"
 #include "tests/support/run_once.h"
+#include "tests/support/sockets.h"
 
 #include <gtest/gtest.h>
-
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -336,8 +335,12 @@ TEST(DnsProbe, AServerOnIpv6Loopback) {
 }
 
 TEST(DnsProbe, NoServerOnThePortIsRefused) {
+  if (testing::under_wine())
+    GTEST_SKIP() << "under wine: a connected UDP socket never learns of the ICMP port unreachable (wine 8 neither fails "
+                    "the receive, as Windows does with WSAECONNRESET, nor passes on Linux's ECONNREFUSED), so the "
+                    "query times out instead of being refused";
   const auto bound = testing::bind_loopback(SOCK_DGRAM);
-  ::close(bound.fd);  // free again: the kernel answers ICMP port unreachable
+  testing::close_socket(bound.fd);  // free again: the kernel answers ICMP port unreachable
   const auto run = run_once(make_check("dns", kName, "server = \"127.0.0.1:" + std::to_string(bound.port) + "\""));
   EXPECT_EQ(run.reason, reason::refused) << run.detail;
 }

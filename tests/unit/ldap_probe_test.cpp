@@ -6,17 +6,14 @@
 #include "tests/support/decoded.h"
 #include "tests/support/loopback.h"
 #include "tests/support/peers.h"
+#include "tests/support/platform.h"
 #include "tests/support/run_once.h"
 #include "tests/support/slapd_server.h"
+#include "tests/support/sockets.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
 #include <gtest/gtest.h>
-
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -256,6 +253,7 @@ RunRecord probe(std::uint16_t port, const std::string& options = "", const std::
 class LdapProbeSlapd : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    SKIP_ON_WINDOWS(testing::kNeedsSlapd);
     pki_ = std::make_unique<TestPki>();
     const auto cert = pki_->issue("slapd");
     slapd_ = std::make_unique<SlapdServer>(testing::SlapdOptions{.cert = cert.cert, .key = cert.key});
@@ -268,6 +266,8 @@ class LdapProbeSlapd : public ::testing::Test {
     slapd_.reset();
     pki_.reset();
   }
+  // Again per test: gtest 1.12 runs a suite's tests after its SetUpTestSuite skipped.
+  void SetUp() override { SKIP_ON_WINDOWS(testing::kNeedsSlapd); }
   static std::string trust_our_ca() { return "ca_file = \"" + pki_->ca_file() + "\"\n"; }
   static std::string bind_with(const std::string& file) {
     return "bind_dn = \"" + std::string(SlapdServer::kRootDn) + "\"\npassword_file = \"" + file + "\"\n";
@@ -355,6 +355,7 @@ TEST_F(LdapProbeSlapd, LdapsAgainstThePlainPortIsATlsError) {
 }
 
 TEST(LdapProbeSlapdPlain, StartTlsRefusedBySlapdWithoutTls) {
+  SKIP_ON_WINDOWS(testing::kNeedsSlapd);
   SlapdServer slapd;
   RunRecord run = probe(slapd.port(), "starttls = true\n");
   EXPECT_EQ(run.reason, reason::tls_error) << run.detail;
@@ -443,38 +444,39 @@ class ByteByBytePeer {
   std::uint16_t port() const { return port_; }
   Bytes join() {
     if (thread_.joinable()) {
-      ::shutdown(fd_, SHUT_RDWR);  // wakes accept() when nobody came
+      testing::shutdown_socket(fd_);  // wakes the wait for a connection when nobody came (Linux)
       thread_.join();
-      ::close(fd_);
+      testing::close_socket(fd_);
     }
     return received_;
   }
 
  private:
   void serve() {
-    const int connection = ::accept(fd_, nullptr, nullptr);
+    // Bounded, as Winsock's shutdown() does not wake a blocked accept() (join() without a client).
+    if (!testing::wait_readable(fd_, 5000)) return;
+    const int connection = testing::accept_socket(fd_);
     if (connection < 0) return;
-    const int on = 1;
-    ::setsockopt(connection, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    timeval limit{5, 0};  // a probe that never sends or closes cannot hold the test
-    ::setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    testing::set_no_delay(connection);
+    // A probe that never sends or closes cannot hold the test.
+    testing::set_receive_timeout(connection, std::chrono::seconds(5));
     std::array<std::uint8_t, 512> chunk{};
     for (;;) {
       const auto framed = ldap::frame_message(received_);
       const auto* size = std::get_if<std::optional<std::size_t>>(&framed);
       if (!size || (*size && received_.size() >= **size)) break;
-      const auto got = ::recv(connection, chunk.data(), chunk.size(), 0);
+      const auto got = testing::recv_bytes(connection, chunk.data(), chunk.size());
       if (got <= 0) break;
       received_.insert(received_.end(), chunk.begin(), chunk.begin() + got);
     }
     for (const std::uint8_t byte : reply_)
-      if (::send(connection, &byte, 1, MSG_NOSIGNAL) != 1) break;
+      if (testing::send_bytes(connection, &byte, 1) != 1) break;
     for (;;) {
-      const auto got = ::recv(connection, chunk.data(), chunk.size(), 0);
+      const auto got = testing::recv_bytes(connection, chunk.data(), chunk.size());
       if (got <= 0) break;
       received_.insert(received_.end(), chunk.begin(), chunk.begin() + got);
     }
-    ::close(connection);
+    testing::close_socket(connection);
   }
 
   Bytes reply_;
@@ -594,6 +596,7 @@ TEST(LdapProbeConfig, ACleartextBindLoadsWithAWarningAtThePasswordFile) {
 // ---- An independent decoder: tshark's LDAP dissector ----------------------------------------
 
 TEST(LdapProbeWire, TsharkDecodesOurRequests) {
+  SKIP_ON_WINDOWS(testing::kNeedsTshark);
   if (testing::shell("command -v tshark >/dev/null && command -v text2pcap >/dev/null") != 0) {
     if (std::getenv("CI")) FAIL() << "CI installs tshark (deploy/install-deps.sh --test); it is missing";  // NOLINT(concurrency-mt-unsafe)
     GTEST_SKIP() << "tshark/text2pcap not installed";

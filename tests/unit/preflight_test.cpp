@@ -4,6 +4,7 @@
 #include "agent/preflight.h"
 #include "tests/support/loopback.h"
 #include "tests/support/peers.h"
+#include "tests/support/platform.h"
 #include "tests/support/tds_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -168,6 +169,7 @@ TEST_F(PreflightFixture, ChecksRunConcurrently) {
 }
 
 TEST_F(PreflightFixture, TlsDetailSaysHowLongTheCertificateLasts) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   testing::TestPki pki;
   const auto leaf = pki.issue("leaf", {.not_after_offset = std::chrono::hours(24 * 30)});
   testing::OpensslServer server({.cert = leaf.cert, .key = leaf.key});

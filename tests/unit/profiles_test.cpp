@@ -3,6 +3,7 @@
 // precedence; every unset or wrong site value is an error naming the variable and where.
 #include "agent/config.h"
 #include "agent/profiles.h"
+#include "tests/support/platform.h"
 #include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -267,6 +268,9 @@ class ProfileFile : public ::testing::Test {
   void SetUp() override { dir_ = testing::make_temp_dir("profile-test"); }
   void TearDown() override { std::filesystem::remove_all(dir_); }
   void write(const std::string& name, const std::string& text) { std::ofstream(dir_ + "/" + name) << text; }
+  // The path the agent makes of a profile named relative to site.toml: joined with the system's
+  // separator (a backslash on Windows).
+  std::string beside(const std::string& name) const { return (std::filesystem::path(dir_) / name).string(); }
   std::string load_error() {
     try {
       load_config_file(dir_ + "/site.toml");
@@ -328,19 +332,20 @@ TEST_F(ProfileFile, ItsMistakesPointIntoIt) {
     EXPECT_NE(message.find(c.expected), std::string::npos) << c.what << "\n  got:      " << message << "\n  expected: " << c.expected;
   }
   write("site.toml", "[[include]]\nprofile = \"missing.toml\"\n");
-  EXPECT_EQ(load_error(), dir_ + "/site.toml:1:1: include \"missing.toml\": profile file \"" + dir_ +
-                             "/missing.toml\": cannot read the file: No such file or directory");
+  EXPECT_EQ(load_error(), dir_ + "/site.toml:1:1: include \"missing.toml\": profile file \"" + beside("missing.toml") +
+                             "\": cannot read the file: No such file or directory");
 }
 
 // A profile path naming /dev/zero (or any runaway file) is cut off at the cap, and a directory
 // is named as one, both at the include.
 TEST_F(ProfileFile, AnEndlessFileOrADirectoryIsRefusedAtTheInclude) {
-  write("site.toml", "[agent]\nallow_empty = true\n[[include]]\nprofile = \"/dev/zero\"\n");
-  EXPECT_EQ(load_error(), dir_ + "/site.toml:3:1: include \"/dev/zero\": profile file \"/dev/zero\": larger than 16 MiB, "
-                                 "the most a config or profile file may be");
+  const std::string endless = testing::endless_file(dir_);  // /dev/zero on Linux
+  write("site.toml", "[agent]\nallow_empty = true\n[[include]]\nprofile = \"" + endless + "\"\n");
+  EXPECT_EQ(load_error(), dir_ + "/site.toml:3:1: include \"" + endless + "\": profile file \"" + endless +
+                              "\": larger than 16 MiB, the most a config or profile file may be");
   std::filesystem::create_directory(dir_ + "/shelf.toml");
   write("site.toml", "[[include]]\nprofile = \"shelf.toml\"\n");
-  EXPECT_EQ(load_error(), dir_ + "/site.toml:1:1: include \"shelf.toml\": profile file \"" + dir_ + "/shelf.toml\": is a directory");
+  EXPECT_EQ(load_error(), dir_ + "/site.toml:1:1: include \"shelf.toml\": profile file \"" + beside("shelf.toml") + "\": is a directory");
 }
 
 // Every check a profile has is optional and skipped: nothing would run, which is an error

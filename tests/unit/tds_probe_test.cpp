@@ -9,15 +9,13 @@
 #include "tests/support/decoded.h"
 #include "tests/support/loopback.h"
 #include "tests/support/peers.h"
+#include "tests/support/platform.h"
 #include "tests/support/run_once.h"
 #include "tests/support/tds_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
 #include <gtest/gtest.h>
-
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -269,6 +267,7 @@ TEST(TdsProbe, MalformedOrForeignAnswersAreProtocolErrors) {
 }
 
 TEST(TdsProbe, RealNginxOnTheSqlPortIsNotSqlServer) {
+  SKIP_ON_WINDOWS(testing::kNeedsNginx);
   testing::NginxServer nginx("location / { return 200 \"web\"; }");
   const RunRecord run = probe(nginx.port());
   EXPECT_EQ(run.reason, reason::protocol_error) << run.detail;
@@ -431,6 +430,11 @@ TEST(TdsProbeBrowser, NamesTheInstancePortAndMismatchesFail) {
   run = probe(server.port(), options(garbage.port()));
   EXPECT_EQ(run.reason, reason::protocol_error) << run.detail;
 
+  if (testing::under_wine())
+    GTEST_SKIP() << "under wine, the last case: a connected UDP socket never learns of the ICMP port unreachable "
+                    "(wine 8 neither fails the receive, as Windows does with WSAECONNRESET, nor passes on Linux's "
+                    "ECONNREFUSED), so a Browser port nobody listens on times out instead of being refused; every "
+                    "other case ran";
   run = probe(server.port(), options(testing::free_loopback_port(SOCK_DGRAM)));  // nobody there: port unreachable
   EXPECT_EQ(run.reason, reason::refused) << run.detail;
   EXPECT_NE(run.detail.find("SQL Server Browser on udp/"), std::string::npos) << run.detail;
@@ -439,7 +443,7 @@ TEST(TdsProbeBrowser, NamesTheInstancePortAndMismatchesFail) {
 TEST(TdsProbeBrowser, ASilentBrowserTimesOutInItsPhase) {
   // Bound but never read: the query is queued, no answer and no port unreachable comes back.
   const auto silent = testing::bind_loopback(SOCK_DGRAM);
-  const std::shared_ptr<void> close_fd(nullptr, [fd = silent.fd](void*) { ::close(fd); });
+  const std::shared_ptr<void> close_fd(nullptr, [fd = silent.fd](void*) { testing::close_socket(fd); });
 
   TdsTestServer server({.reply = PreloginAnswer{}.packet()});
   const RunRecord run = probe(server.port(), "instance = \"ILLIAD\"\nbrowser = true\nbrowser_port = " +
@@ -476,6 +480,7 @@ TEST(TdsProbeConfig, BadOptionsAreConfigErrorsAtTheirKey) {
 // ---- An independent decoder: tshark's TDS dissector --------------------------------------
 
 TEST(TdsProbeWire, TsharkDecodesWhatTheProbeSends) {
+  SKIP_ON_WINDOWS(testing::kNeedsTshark);
   if (testing::shell("command -v tshark >/dev/null && command -v text2pcap >/dev/null") != 0) {
     if (std::getenv("CI")) FAIL() << "CI installs tshark (deploy/install-deps.sh --test); it is missing";  // NOLINT(concurrency-mt-unsafe)
     GTEST_SKIP() << "tshark/text2pcap not installed";

@@ -1,8 +1,10 @@
 // The TLS probe against real `openssl s_server` peers with certificates made for each case,
 // and against hostile or silent peers.
 #include "probes/tls/tls_client.h"
+#include "probes/utc_time.h"
 #include "tests/support/loopback.h"
 #include "tests/support/peers.h"
+#include "tests/support/platform.h"
 #include "tests/support/run_once.h"
 #include "tests/support/test_pki.h"
 
@@ -60,6 +62,7 @@ class TlsProbe : public ::testing::Test {
 double now_unix() { return static_cast<double>(std::time(nullptr)); }
 
 TEST_F(TlsProbe, ValidChainVerifiesAndReportsEveryCertificate) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   const CertFiles leaf = pki.issue("valid");
   OpensslServer server(serving(leaf));
   const RunRecord run = probe(server.port(), trust_our_ca());
@@ -93,6 +96,7 @@ void PrintTo(const BadCertificateCase& c, std::ostream* out) { *out << c.name; }
 class TlsProbeBadCertificate : public TlsProbe, public ::testing::WithParamInterface<BadCertificateCase> {};
 
 TEST_P(TlsProbeBadCertificate, IsCertInvalidWithTheReasonAndStillReportsTheChain) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   const BadCertificateCase& c = GetParam();
   const CertFiles leaf = pki.issue(c.name, c.spec);
   OpensslServer server(serving(leaf));
@@ -122,6 +126,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST_F(TlsProbe, AnAddressTargetIsCheckedAgainstTheCertificatesIpEntries) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   OpensslServer server(serving(pki.issue("by_ip")));
   EXPECT_EQ(probe(server.port(), trust_our_ca(), "127.0.0.1").reason, reason::success);
   OpensslServer other(serving(pki.issue("other_ip", {.ip_addresses = {"192.0.2.1"}})));
@@ -130,17 +135,20 @@ TEST_F(TlsProbe, AnAddressTargetIsCheckedAgainstTheCertificatesIpEntries) {
 }
 
 TEST_F(TlsProbe, ServerNameOverridesTheNameChecked) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   OpensslServer server(serving(pki.issue("sni", {.common_name = "ill.example", .dns_names = {"ill.example"}})));
   const RunRecord run = probe(server.port(), trust_our_ca() + "server_name = \"ill.example\"\n");
   EXPECT_EQ(run.reason, reason::success) << run.detail;
 }
 
 TEST_F(TlsProbe, HostnameCheckCanBeTurnedOff) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   OpensslServer server(serving(pki.issue("any_name", {.common_name = "x.example", .dns_names = {"x.example"}})));
   EXPECT_EQ(probe(server.port(), trust_our_ca() + "verify_hostname = false\n").reason, reason::success);
 }
 
 TEST_F(TlsProbe, PinnedFingerprintMustMatch) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   const CertFiles leaf = pki.issue("pinned");
   OpensslServer server(serving(leaf));
   EXPECT_EQ(probe(server.port(), trust_our_ca() + "pin_sha256 = \"" + leaf.sha256_fingerprint + "\"\n").reason,
@@ -153,6 +161,7 @@ TEST_F(TlsProbe, PinnedFingerprintMustMatch) {
 }
 
 TEST_F(TlsProbe, UnverifiedSelfSignedPeerPassesOnItsPin) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   const CertFiles leaf = pki.issue("internal", {.self_signed = true});
   OpensslServer server(serving(leaf));
   const RunRecord run = probe(server.port(), "verify = false\npin_sha256 = \"" + leaf.sha256_fingerprint + "\"\n");
@@ -161,6 +170,7 @@ TEST_F(TlsProbe, UnverifiedSelfSignedPeerPassesOnItsPin) {
 }
 
 TEST_F(TlsProbe, VersionLimitsOnEitherSide) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   const CertFiles leaf = pki.issue("versions");
   SServerOptions only12 = serving(leaf);
   only12.tls_version = "1.2";
@@ -180,6 +190,7 @@ TEST_F(TlsProbe, VersionLimitsOnEitherSide) {
 }
 
 TEST_F(TlsProbe, ClientCertificateRequiredIsRefusedWithoutOneAndAcceptedWithOne) {
+  SKIP_ON_WINDOWS(testing::kNeedsOpensslServer);
   const CertFiles leaf = pki.issue("server");
   const CertFiles client = pki.issue("client", {.common_name = "connectivity-agent", .dns_names = {}, .ip_addresses = {}, .client = true});
   for (const char* version : {"1.2", "1.3"}) {
@@ -219,6 +230,23 @@ TEST_F(TlsProbe, SilentPeerTimesOutAtTheDeadlineInTheTlsPhase) {
   ASSERT_TRUE(tls);
   EXPECT_GT(*tls, 0.0);
   EXPECT_LE(run.total, std::chrono::milliseconds(300) + std::chrono::seconds(1));  // cut off, not hung
+}
+
+// notAfter as Unix seconds: the same as timegm, also for the year 9999 of certificates that
+// never expire, past where the Windows CRT's _mkgmtime stops.
+TEST(UtcTime, CalendarFieldsAndSecondsConvertBothWays) {
+  for (const std::time_t seconds : {std::time_t{0}, std::time_t{951782400} /* 2000-02-29 */, std::time_t{1700000000},
+                                    std::time_t{253402300799} /* 9999-12-31T23:59:59Z */})
+    EXPECT_EQ(utc_seconds(utc_calendar(seconds)), seconds);
+  std::tm last{};
+  last.tm_year = 9999 - 1900;
+  last.tm_mon = 11;
+  last.tm_mday = 31;
+  last.tm_hour = 23;
+  last.tm_min = 59;
+  last.tm_sec = 59;
+  EXPECT_EQ(utc_seconds(last), std::time_t{253402300799});
+  EXPECT_EQ(utc_calendar(951782400).tm_mday, 29);
 }
 
 TEST(TlsProbeConfig, BadOptionsAreConfigErrorsAtTheirKey) {

@@ -2,14 +2,13 @@
 // reloads and renders, and shutting down the connections the server holds.
 #include "agent/coalesced.h"
 #include "exporters/http_server.h"
+#include "tests/support/platform.h"
+#include "tests/support/sockets.h"
 
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -126,13 +125,15 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 bool sees_end_of_stream(tcp::socket& socket, std::chrono::milliseconds within) {
-  pollfd wait{.fd = socket.native_handle(), .events = POLLIN, .revents = 0};
-  if (poll(&wait, 1, static_cast<int>(within.count())) != 1) return false;
+  const int fd = static_cast<int>(socket.native_handle());
+  if (!testing::wait_readable(fd, static_cast<int>(within.count()))) return false;
   char byte;
-  return recv(socket.native_handle(), &byte, 1, MSG_DONTWAIT) == 0;
+  return testing::recv_bytes(fd, &byte, 1) == 0;  // readable: does not block
 }
 
 TEST(AcceptedConnections, OnlyThoseAcceptedOnTheGivenPortsAreShutDown) {
+  SKIP_ON_WINDOWS("shut_down_accepted_connections finds CivetWeb's sockets in /proc/self/fd; Windows has no such "
+                  "list, so it shuts none down there (exporters/http_server.cpp)");
   asio::io_context io;
   const auto loopback = asio::ip::make_address("127.0.0.1");
   tcp::acceptor ours(io, {loopback, 0}), other(io, {loopback, 0});
@@ -149,7 +150,7 @@ TEST(AcceptedConnections, OnlyThoseAcceptedOnTheGivenPortsAreShutDown) {
   EXPECT_FALSE(sees_end_of_stream(other_accepted, 100ms));
   // The client end (a connection *to* our port, like a probe of our own /metrics) is left
   // alone: it can still send.
-  EXPECT_EQ(send(client.native_handle(), "x", 1, MSG_NOSIGNAL), 1);
+  EXPECT_EQ(testing::send_bytes(static_cast<int>(client.native_handle()), "x", 1), 1);
   // And the listener still accepts.
   tcp::socket again(io), again_accepted(io);
   again.connect(ours.local_endpoint());
