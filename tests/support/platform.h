@@ -9,6 +9,7 @@
 #ifndef NOMINMAX
 #define NOMINMAX
 #endif
+#include <winsock2.h>  // before windows.h: after it, a later <winsock2.h> warns
 #include <windows.h>
 #endif
 
