@@ -3,16 +3,21 @@
 #include "probes/utc_time.h"
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <memory>
 #include <mutex>
+#include <system_error>
+#include <vector>
 
 namespace connectivity::log {
 
 namespace {
 std::atomic<int> g_level{static_cast<int>(Level::info)};
 std::mutex g_write_mutex;
+std::vector<Sink> g_sinks;  // guarded by g_write_mutex
 constexpr std::string_view kLevelNames[] = {"debug", "info", "warn", "error"};
 
 std::string timestamp() {
@@ -70,6 +75,34 @@ void write(Level level, std::string_view message, std::initializer_list<Field> f
   line += '\n';
   std::lock_guard lock(g_write_mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
+  const std::string_view without_newline(line.data(), line.size() - 1);
+  for (const auto& sink : g_sinks) sink(level, without_newline);
+}
+
+void add_sink(Sink sink) {
+  std::lock_guard lock(g_write_mutex);
+  g_sinks.push_back(std::move(sink));
+}
+
+void clear_sinks() {
+  std::lock_guard lock(g_write_mutex);
+  g_sinks.clear();
+}
+
+std::optional<std::string> add_file_sink(const std::string& path) {
+  // Binary mode: the lines are the same bytes on Windows as on Linux (no \r added).
+  std::shared_ptr<std::FILE> file(std::fopen(path.c_str(), "ab"), [](std::FILE* f) {
+    if (f) std::fclose(f);
+  });
+  if (!file) {
+    return "cannot open \"" + path + "\" for appending: " + std::error_code(errno, std::generic_category()).message();
+  }
+  add_sink([file](Level, std::string_view line) {
+    std::fwrite(line.data(), 1, line.size(), file.get());
+    std::fputc('\n', file.get());
+    std::fflush(file.get());
+  });
+  return std::nullopt;
 }
 
 }  // namespace connectivity::log

@@ -2,6 +2,9 @@
 #include "agent/log.h"
 #include "agent/preflight.h"
 #include "agent/runtime.h"
+#if defined(_WIN32)
+#include "agent/windows_service.h"
+#endif
 
 #include <CLI/CLI.hpp>
 
@@ -24,9 +27,15 @@ struct ConfigFlags {
 
   void add_to(CLI::App& app, const char* config_help) {
     app.add_option("--config", config_path, config_help);
+    // The lists may also come in one argument (an MSI property): profiles split at commas, vars at semicolons.
     app.add_option("--profile", profiles,
-                   "Include a vendor profile (illiad, bookwhere, talis-courseflow, rapido-iso, iso-ill, or a file); repeatable");
-    app.add_option("--var", vars, "Set a profile variable, NAME=VALUE (e.g. sql_host=illiad-db.example.edu); repeatable");
+                   "Include a vendor profile (illiad, bookwhere, talis-courseflow, rapido-iso, iso-ill, or a file); "
+                   "repeatable, or comma-separated")
+        ->delimiter(',');
+    app.add_option("--var", vars,
+                   "Set a profile variable, NAME=VALUE (e.g. sql_host=illiad-db.example.edu); repeatable, or "
+                   "semicolon-separated")
+        ->delimiter(';');
   }
   // Throws ConfigError for a --var without '='.
   connectivity::ConfigOverrides overrides() const {
@@ -56,6 +65,37 @@ int main(int argc, char** argv) {
   app.add_flag("--web.enable-lifecycle", options.web_enable_lifecycle, kLifecycleHelp);
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  std::optional<std::string> log_file;
+  app.add_option("--log-file", log_file, "Append the log lines to this file as well as to stderr");
+#if defined(_WIN32)
+  bool service_mode = false;
+  app.add_flag(std::string(service::kServiceModeFlag), service_mode)->group("");  // given by the SCM only
+  service::ServiceSettings install_settings;
+  ConfigFlags install_flags;
+  auto* service_command = app.add_subcommand("service", "Install, start, stop, reload or remove the Windows service (elevated prompt)");
+  service_command->require_subcommand(1);
+  auto* service_install = service_command->add_subcommand(
+      "install", "Register the service (auto start, account NT SERVICE\\connectivity-agent), its event log source and a "
+                 "firewall rule for its port");
+  install_flags.add_to(*service_install, "TOML config file (default: %ProgramData%\\connectivity-agent\\agent.toml, "
+                                         "written from the embedded default when missing)");
+  service_install->add_option("--listen", install_settings.listen, "HTTP listen address host:port")
+      ->check([](const std::string& listen) { return listen_address_problem(listen).value_or(""); });
+  service_install->add_option("--log-file", install_settings.log_file, "Also append the service's log to this file");
+  service_install->add_flag("--web.enable-lifecycle", install_settings.web_enable_lifecycle, kLifecycleHelp);
+  auto* service_uninstall = service_command->add_subcommand("uninstall", "Stop and remove the service, its event source and firewall rule (the config stays)");
+  auto* service_start = service_command->add_subcommand("start", "Start the service and wait until it serves /metrics");
+  auto* service_stop = service_command->add_subcommand("stop", "Stop the service and wait until it has");
+  auto* service_reload = service_command->add_subcommand("reload", "Make the service re-read its config (PARAMCHANGE)");
+  std::string firewall_action;
+  service::ServiceSettings firewall_settings;
+  ConfigFlags firewall_flags;
+  auto* service_firewall = service_command->add_subcommand(
+      "firewall", "Add or delete the inbound rule for the metrics port of the installed service (or of a service with these flags)");
+  service_firewall->add_option("action", firewall_action, "add or delete")->required()->check(CLI::IsMember({"add", "delete"}));
+  firewall_flags.add_to(*service_firewall, "TOML config file, as the service is given it");
+  service_firewall->add_option("--listen", firewall_settings.listen, "HTTP listen address host:port, as the service is given it");
+#endif
 
   ConfigFlags validate_flags;
   auto* validate = app.add_subcommand("validate", "Check a config (and its profiles); exit 0 when valid, 2 when not");
@@ -78,6 +118,30 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   log::set_level(*log::parse_level(log_level));
+  if (log_file) {
+    if (auto problem = log::add_file_sink(*log_file)) {
+      std::fprintf(stderr, "--log-file: %s\n", problem->c_str());
+      return 2;
+    }
+  }
+#if defined(_WIN32)
+  if (*service_command) {
+    if (*service_uninstall) return service::uninstall();
+    if (*service_start) return service::start();
+    if (*service_stop) return service::stop();
+    if (*service_reload) return service::reload();
+    if (*service_firewall) {
+      firewall_settings.config_path = firewall_flags.config_path;
+      firewall_settings.profiles = firewall_flags.profiles;
+      firewall_settings.vars = firewall_flags.vars;
+      return service::firewall_rule(firewall_action == "add", firewall_settings);
+    }
+    install_settings.config_path = install_flags.config_path;
+    install_settings.profiles = install_flags.profiles;
+    install_settings.vars = install_flags.vars;
+    return service::install(install_settings);
+  }
+#endif
   try {
     if (*validate) return validate_command(validate_flags.config_path, validate_flags.overrides());
     if (*check) {
@@ -95,5 +159,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
+#if defined(_WIN32)
+  if (service_mode) return service::run_under_service_manager(options);
+#endif
   return run_agent_command(options);
 }

@@ -156,10 +156,7 @@ void Agent::wait_for_signal() {
     if (error) return;
     const HandledSignal received = handled_signal(signal);
     if (received.reloads) {
-      // Parsed on the reloader's thread, not here on the probes' thread; joins a reload that
-      // is about to start, if any.
-      log::info("reloading config", {{"trigger", received.name}, {"config", config_source(options_)}});
-      reloader_->request();
+      request_reload(received.name);
       wait_for_signal();
       return;
     }
@@ -184,6 +181,14 @@ void Agent::stop() {
     });
     scheduler_->stop([this] { shutdown_deadline_.cancel(); });
   });
+}
+
+void Agent::request_reload(std::string_view trigger) {
+  if (stopping_) return;
+  // Parsed on the reloader's thread, not on the caller's (the probes' thread for a signal, the
+  // SCM's dispatcher for a service); joins a reload that is about to start, if any.
+  log::info("reloading config", {{"trigger", trigger}, {"config", config_source(options_)}});
+  reloader_->request();
 }
 
 std::variant<Config, std::string> Agent::load() const {

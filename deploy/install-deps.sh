@@ -39,7 +39,8 @@ windows_packages=(
   dpkg-dev                # dpkg-source unpacks the source packages with Debian's patches
   perl make               # OpenSSL's Configure, yaz's configure (shipped generated) and make
   googletest              # GoogleTest's sources, built for Windows like the rest
-  wine64                  # runs the Windows unit tests and the .exe end to end
+  wine64                  # runs the Windows unit tests, the .exe end to end, the MSI and the service
+  wixl msitools           # builds the MSI (wixl) and edits and reads its tables (msibuild, msiinfo)
 )
 
 packages=("${build_packages[@]}")

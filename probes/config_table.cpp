@@ -161,10 +161,21 @@ void ConfigTable::warn(std::string_view key, const std::string& message) {
   warnings_.push_back({position_of(node ? node->source() : where_), context_, "key \"" + std::string(key) + "\": " + message});
 }
 
+std::optional<std::string> ConfigTable::file_path(std::string_view key) {
+  auto value = string(key);
+  if (!value) return std::nullopt;
+  if (value->empty()) fail(key, "must not be empty");
+  const std::shared_ptr<const std::string>& written_in = table_->get(key)->source().path;
+  std::filesystem::path path(*value);
+  if (path.is_relative() && written_in && !written_in->empty() && !written_in->starts_with('<'))
+    path = std::filesystem::path(*written_in).parent_path() / path;
+  return path.string();
+}
+
 std::optional<std::string> ConfigTable::secret_file(std::string_view key) {
   // Read at most this much: a path such as /dev/zero must not hang the config load.
   constexpr std::size_t kMaxSecret = 4096;
-  auto path = string(key);
+  auto path = file_path(key);
   if (!path) return std::nullopt;
   std::ifstream file(*path, std::ios::binary);
   if (!file) fail(key, "cannot read \"" + *path + "\"");

@@ -63,6 +63,10 @@ class ConfigTable {
   std::optional<std::int64_t> positive_integer(std::string_view key);
   // An integer from `lowest` to `highest`, or nullopt when absent.
   std::optional<std::int64_t> integer_in_range(std::string_view key, std::int64_t lowest, std::int64_t highest);
+  // A file name: relative names are taken from the folder of the file the key is written in
+  // (not the working directory, which for a Windows service is System32), as an included
+  // profile's path is. Keys in an embedded profile or on the command line are left as given.
+  std::optional<std::string> file_path(std::string_view key);
   // The content of the file `key` names (a password, say), trailing newlines dropped; nullopt
   // when the key is absent. An unreadable or empty file, or one over 4 KiB, is an error at the key.
   std::optional<std::string> secret_file(std::string_view key);

@@ -258,7 +258,7 @@ std::shared_ptr<const TlsClient> TlsClient::from_options(ConfigTable& options) {
   client->verify_chain_ = options.boolean("verify").value_or(true);
   client->verify_hostname_ = options.boolean("verify_hostname").value_or(true);
 
-  if (auto ca_file = options.string("ca_file")) {
+  if (auto ca_file = options.file_path("ca_file")) {
     if (SSL_CTX_load_verify_locations(context, ca_file->c_str(), nullptr) != 1)
       options.fail("ca_file", "cannot load CA certificates from \"" + *ca_file + "\": " + openssl_errors());
   } else if (!trust_system_roots(context)) {
@@ -279,8 +279,8 @@ std::shared_ptr<const TlsClient> TlsClient::from_options(ConfigTable& options) {
     SSL_CTX_set_max_proto_version(context, protocol_version(*max_version));
   }
 
-  const auto client_cert = options.string("client_cert");
-  const auto client_key = options.string("client_key");
+  const auto client_cert = options.file_path("client_cert");
+  const auto client_key = options.file_path("client_key");
   if (client_cert.has_value() != client_key.has_value())
     options.fail(client_cert ? "client_cert" : "client_key", "client_cert and client_key go together");
   if (client_cert) {

@@ -22,6 +22,9 @@ done
 ctest_calls=$(cat "$repo/tests/run.sh" "$repo/tests/windows/run.sh" | grep -c '^ *ctest ')
 guarded=$(cat "$repo/tests/run.sh" "$repo/tests/windows/run.sh" | grep -c '^ *ctest .*--no-tests=error')
 expect "tests/run.sh runs the Windows stage" grep -q '^bash tests/windows/run.sh' "$repo/tests/run.sh"
+expect "the Windows stage builds the MSI and tests it and the service" \
+  grep -q '^python3 tests/windows/service_wine.py' "$repo/tests/windows/run.sh"
+expect "the Windows build script builds the MSI" grep -q '^bash deploy/windows/build-msi.sh' "$repo/deploy/windows/build.sh"
 expect "tests/run.sh calls ctest" test "$ctest_calls" -gt 0
 expect "every ctest call in tests/run.sh fails on zero tests ($guarded of $ctest_calls)" test "$guarded" -eq "$ctest_calls"
 expect "tests/run.sh forces the tests on in its builds" grep -q -- '-DCONNECTIVITY_TESTS=ON' "$repo/tests/run.sh"

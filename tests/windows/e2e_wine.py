@@ -34,6 +34,7 @@ import tds_standin  # noqa: E402  (the PRELOGIN answer, laid out from MS-TDS)
 EXE = os.path.abspath(sys.argv[1])
 LINUX_AGENT = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else None
 WINE = os.environ.get("WINE", "/usr/lib/wine/wine64")
+WINESERVER = os.path.join(os.path.dirname(WINE), "wineserver")
 failures = []
 
 
@@ -301,7 +302,7 @@ def main():
         # defect; the step starts over once on a fresh wineserver, saying so, and fails if it
         # happens again.
         for attempt in (1, 2):
-            subprocess.run(["wineserver", "-k"], env=wine_env(), capture_output=True)
+            subprocess.run([WINESERVER, "-k"], env=wine_env(), capture_output=True)
             port = free_port()
             agent_log = f"{work}/agent.log"
             agent = subprocess.Popen([WINE, EXE, "--config", windows_path(config), "--listen", f"127.0.0.1:{port}",

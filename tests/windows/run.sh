@@ -2,7 +2,8 @@
 # The Windows build and its tests, on a Debian bookworm machine: builds connectivity-agent.exe and
 # the unit tests for Windows (deploy/windows/build.sh, dependencies from Debian's source packages,
 # cached), runs every unit test executable under wine64, then the .exe end to end under wine
-# against real loopback peers (tests/windows/e2e_wine.py).
+# against real loopback peers (tests/windows/e2e_wine.py), then the MSI and the service in a wine
+# prefix of their own (tests/windows/service_wine.py).
 # Usage: tests/windows/run.sh [LINUX_AGENT]   (with it, the e2e test also compares
 # `check --profile illiad`'s table with the Linux binary's)
 set -euo pipefail
@@ -16,16 +17,29 @@ CONNECTIVITY_TESTS=ON bash deploy/windows/build.sh
 export WINEPREFIX
 WINEPREFIX=$(mktemp -d /tmp/connectivity-wine.XXXXXX)
 export WINEDEBUG=-all
+wineserver=/usr/lib/wine/wineserver  # Debian's wine64 puts it here, not on PATH
 cleanup() {
-  WINEPREFIX=$WINEPREFIX wineserver -k 2> /dev/null || true
+  WINEPREFIX=$WINEPREFIX $wineserver -k 2> /dev/null || true
   rm -rf "$WINEPREFIX"
 }
 trap cleanup EXIT
 /usr/lib/wine/wine64 wineboot -i > /dev/null 2>&1
-wineserver -p 2> /dev/null || true
+$wineserver -w  # wineboot's server ends first: a command racing its shutdown meets dying services
+$wineserver -p > /dev/null 2>&1  # lives on: it must not hold the caller's output open
+# The session's first program starts services.exe and its kin, which live as long as the server
+# and keep that program's output: /dev/null here, not the pipe ctest reads a test through.
+/usr/lib/wine/wine64 cmd /c exit > /dev/null 2>&1
 
 echo "== Windows unit tests under wine"
 ctest --no-tests=error --test-dir build/windows --output-on-failure -j "$(nproc)"
 
 echo "== connectivity-agent.exe end to end under wine"
 python3 tests/windows/e2e_wine.py build/windows/agent/connectivity-agent.exe $linux_agent
+
+echo "== the MSI and the Windows service under wine"
+# The upgrade is tried with the same .exe packaged as the next patch version.
+version=$(sed -n 's/^project(connectivity-agent VERSION \([0-9]*\.[0-9]*\)\.\([0-9]*\).*/\1 \2/p' CMakeLists.txt)
+next_version="${version% *}.$(( ${version#* } + 1 ))"
+bash deploy/windows/build-msi.sh build/windows/agent/connectivity-agent.exe build/windows/upgrade-test.msi "$next_version"
+python3 tests/windows/service_wine.py "build/windows/connectivity-agent-${version% *}.${version#* }.msi" build/windows/upgrade-test.msi \
+  build/windows/agent/connectivity-agent.exe
