@@ -5,6 +5,7 @@
 #include <windows.h>
 #include <shellapi.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -230,8 +231,9 @@ struct RunningService {
   std::mutex mutex;
   Agent* agent = nullptr;       // while it runs; the control handler reaches it under the mutex
   bool stop_requested = false;  // a STOP or SHUTDOWN that came while the agent was starting
+  bool finished = false;        // the agent has stopped: no later report may say STOP_PENDING
   SERVICE_STATUS_HANDLE status_handle = nullptr;
-  DWORD checkpoint = 0;
+  std::atomic<DWORD> checkpoint{0};  // reported from the handler and from service_main
   AgentOptions options;
   int exit_code = 0;
 };
@@ -262,6 +264,7 @@ DWORD WINAPI control_handler(DWORD control, DWORD, void*, void*) {
     case SERVICE_CONTROL_STOP:
     case SERVICE_CONTROL_SHUTDOWN: {
       std::lock_guard lock(g_service.mutex);
+      if (g_service.finished) return NO_ERROR;  // STOPPED is being (or has been) reported
       report(SERVICE_STOP_PENDING, 10'000);
       log::info("shutting down", {{"control", control == SERVICE_CONTROL_STOP ? "STOP" : "SHUTDOWN"}});
       if (g_service.agent)
@@ -302,24 +305,27 @@ void WINAPI service_main(DWORD, wchar_t**) {
     g_service.exit_code = 1;
   }
   if (!agent) {
+    std::lock_guard lock(g_service.mutex);
+    g_service.finished = true;
     report(SERVICE_STOPPED, 0, g_service.exit_code);
     return;
   }
   {
     std::lock_guard lock(g_service.mutex);
     if (g_service.stop_requested) {
+      g_service.finished = true;
       agent.reset();
       report(SERVICE_STOPPED);
       return;
     }
     g_service.agent = agent.get();
-    report(SERVICE_RUNNING);  // under the lock: a STOP now finds the agent, and
-                              // reports after this
+    report(SERVICE_RUNNING);  // under the lock: a STOP now finds the agent, and reports after this
   }
   g_service.exit_code = agent->run();
   {
     std::lock_guard lock(g_service.mutex);
     g_service.agent = nullptr;
+    g_service.finished = true;
   }
   report(SERVICE_STOP_PENDING, 10'000);
   agent.reset();
