@@ -6,7 +6,8 @@
 # targets for a bounded time (FUZZ_SECONDS per target, default 30), then the Debian package
 # (built, linted, installed with apt-get, started as the service would run it, purged), and last
 # the Windows build: connectivity-agent.exe and its unit tests cross-built with mingw-w64 (the
-# dependencies from Debian's source packages, cached under /var/cache), run under wine64.
+# dependencies from Debian's source packages, cached under /var/cache), run under wine64, with
+# the .exe end to end and the MSI installing, reloading, upgrading and removing the service.
 # Run as root for the network-namespace tests (they skip, saying so, otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
