@@ -157,7 +157,10 @@ int run_netsh(const std::vector<std::string>& arguments) {
                       &process))
     return -1;
   DWORD code = 1;
-  if (WaitForSingleObject(process.hProcess, 60'000) == WAIT_OBJECT_0) GetExitCodeProcess(process.hProcess, &code);
+  if (WaitForSingleObject(process.hProcess, 60'000) == WAIT_OBJECT_0)
+    GetExitCodeProcess(process.hProcess, &code);
+  else
+    TerminateProcess(process.hProcess, 1);  // a netsh that hangs must not hold up an install
   CloseHandle(process.hThread);
   CloseHandle(process.hProcess);
   return static_cast<int>(code);
@@ -213,7 +216,7 @@ SERVICE_STATUS_PROCESS wait_while(SC_HANDLE service, DWORD pending, std::chrono:
   while (
       QueryServiceStatusEx(service, SC_STATUS_PROCESS_INFO, reinterpret_cast<BYTE*>(&status), sizeof status, &needed) &&
       status.dwCurrentState == pending && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the SCM offers no event to wait on here
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polled, as sc.exe and net.exe do
   return status;
 }
 
