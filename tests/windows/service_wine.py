@@ -76,8 +76,12 @@ class Prefix:
         with open(self.server_log, "ab") as log:
             subprocess.run([WINESERVER, "-p"], env=self.env, stdout=log, stderr=log, timeout=60)
             # The session's first program starts services.exe, which keeps its output (and gives
-            # it to every service it starts): a file, not a pipe a test would wait on.
-            subprocess.run([WINE, "cmd", "/c", "exit"], env=self.env, stdout=log, stderr=log, timeout=120)
+            # it to every service it starts): a file, not a pipe a test would wait on. Its
+            # environment, services' too, turns on Wine's eventlog channel: Wine has no event log
+            # to read back, but its ReportEventW traces each event's text, at err for an error
+            # event, warn for a warning, trace for the rest.
+            subprocess.run([WINE, "cmd", "/c", "exit"], env=dict(self.env, WINEDEBUG="-all,+eventlog"), stdout=log,
+                           stderr=log, timeout=120)
 
     def server_aborted(self):
         """Whether Wine 8.0's wineserver hit its own assertion in its socket code (sock.c,
@@ -417,6 +421,18 @@ def check_by_hand(prefix, exe):
            "--windows-service from a console is refused (exit 2)", result.stderr)
 
 
+def check_event_log(prefix):
+    print("== the Application event log (as Wine's ReportEventW traces it)")
+    with open(prefix.server_log, encoding="utf-8", errors="replace") as f:
+        events = [line for line in f if ":eventlog:ReportEventW" in line]
+    expect(any(":trace:eventlog:" in e and 'msg=\\"agent started\\"' in e and "version=" in e for e in events),
+           "an info line is an Information event carrying the whole logfmt line", "\n".join(events[:5]))
+    expect(any(":warn:eventlog:" in e and 'msg=\\"check down\\" check=illiad-sql' in e for e in events),
+           "a warning (check down) is a Warning event")
+    expect(any(":err:eventlog:" in e and 'msg=\\"invalid config\\"' in e for e in events),
+           "an error (the broken config at start) is an Error event")
+
+
 def run_scenario(prefix):
     port = free_port()
     listener = socket.socket()
@@ -431,6 +447,7 @@ def run_scenario(prefix):
         check_stop_start_reload(prefix, port, site_config, log)
         check_upgrade_and_removal(prefix, port, site_config, log)
         check_by_hand(prefix, windows_path(BUILT_EXE))
+        check_event_log(prefix)
     finally:
         listener.close()
     if prefix.server_aborted():
