@@ -39,10 +39,19 @@ LoopbackListener::~LoopbackListener() {
 void LoopbackListener::accept_next() {
   acceptor_.async_accept([this](const boost::system::error_code& error, asio::ip::tcp::socket socket) {
     if (error) return;
-    ++accepted_;
+    {
+      std::lock_guard lock(accepted_mutex_);
+      ++accepted_;
+    }
+    accepted_changed_.notify_all();
     socket.close();
     accept_next();
   });
+}
+
+bool LoopbackListener::wait_accepted(std::uint64_t count, std::chrono::milliseconds bound) {
+  std::unique_lock lock(accepted_mutex_);
+  return accepted_changed_.wait_for(lock, bound, [&] { return accepted_.load() >= count; });
 }
 
 ScriptedPeer::ScriptedPeer(std::string reply, bool end_after_reply)

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -26,12 +27,17 @@ class LoopbackListener {
   ~LoopbackListener();
   std::uint16_t port() const { return port_; }
   std::uint64_t accepted() const { return accepted_.load(); }
+  // Waits (at most `bound`) until `count` connections have been accepted: a client's connect
+  // completes in the kernel before this listener's thread has taken the connection.
+  bool wait_accepted(std::uint64_t count, std::chrono::milliseconds bound);
 
  private:
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::atomic<std::uint64_t> accepted_{0};
+  std::mutex accepted_mutex_;
+  std::condition_variable accepted_changed_;
   std::thread thread_;
   void accept_next();
 };

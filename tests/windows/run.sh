@@ -12,8 +12,10 @@ linux_agent=${1:-}
 
 CONNECTIVITY_TESTS=ON bash deploy/windows/build.sh
 
-# One wine prefix for the run, its wineserver kept up between the test processes (-p) so each
-# does not start its own; both go when the run ends.
+# One wine prefix for the run, removed when it ends. Each test process shares the wineserver
+# while others run and a new one starts after it ends: a persistent server would hand the session's
+# services a test's output pipe, and would keep its own aborts (Wine 8.0's sock.c assertion) out
+# of the agent's output, where the e2e test looks for them to start over.
 export WINEPREFIX
 WINEPREFIX=$(mktemp -d /tmp/connectivity-wine.XXXXXX)
 export WINEDEBUG=-all
@@ -25,10 +27,6 @@ cleanup() {
 trap cleanup EXIT
 /usr/lib/wine/wine64 wineboot -i > /dev/null 2>&1
 $wineserver -w  # wineboot's server ends first: a command racing its shutdown meets dying services
-$wineserver -p > /dev/null 2>&1  # lives on: it must not hold the caller's output open
-# The session's first program starts services.exe and its kin, which live as long as the server
-# and keep that program's output: /dev/null here, not the pipe ctest reads a test through.
-/usr/lib/wine/wine64 cmd /c exit > /dev/null 2>&1
 
 echo "== Windows unit tests under wine"
 ctest --no-tests=error --test-dir build/windows --output-on-failure -j "$(nproc)"
