@@ -8,14 +8,16 @@ log source in place, and started by the install; /metrics scraped from Linux; `s
 `service start` (RUNNING is reported only once /metrics answers: the first scrape after `start`
 returns must succeed); a bad then a good config reloaded through PARAMCHANGE (`service reload`);
 an upgrade to a newer MSI that keeps the admin's edited agent.toml; `msiexec /x` removing
-everything but that file. The waits are on the service's --log-file lines (LOG_FILE). Then the same by hand without the MSI: `service install`/`start`/`uninstall`,
-a second install refused, a bad config reported by `service start` with its exit code, and
---windows-service from a console refused.
+everything but that file. The waits are on the service's --log-file lines (LOG_FILE). Then the
+same by hand without the MSI: `service install`/`start`/`stop`/`uninstall`, a second install
+refused, a bad config reported by `service start` with its exit code, and --windows-service from
+a console refused.
 
-What wine cannot show is checked in the MSI's tables instead (msiinfo): wine's netsh accepts
-`advfirewall` and does nothing, so the firewall rule is checked as the custom actions that add
-and delete it, in the right places in the install sequence; wine has no Event Viewer, so the
-event source is checked as its registry values.
+What wine cannot show is checked as what the MSI and the agent ask Windows for: wine's netsh
+accepts `advfirewall`, does nothing and prints its arguments, so the rule is checked as those
+arguments and as the MSI's custom actions in their places in the install sequence (msiinfo);
+wine has no Event Viewer, so the events are checked as its ReportEventW traces them (text and
+type) and the event source as its registry values.
 
 Usage: service_wine.py MSI UPGRADE_MSI EXE   (UPGRADE_MSI: the same .exe packaged with a higher
 version; EXE: the built .exe, for the steps without the MSI)
