@@ -54,7 +54,7 @@ class Agent {
   // (agent/coalesced.h): at most one runs at a time, and at most one more waits.
   std::optional<std::string> reload();
   // Starts a reload without waiting for it (SIGHUP, a service's PARAMCHANGE): the outcome is
-  // logged and in connectivity_config_last_reload_successful. Thread-safe.
+  // logged and in connectivity_agent_config_last_reload_successful. Thread-safe.
   void request_reload(std::string_view trigger);
   // Reloads started so far (coalesced: at most one per burst of reload() calls and SIGHUPs).
   std::uint64_t reloads_started() const { return reloader_->runs(); }
