@@ -111,20 +111,34 @@ class HostileDnsServer:
     def __init__(self, behaviour):
         self.behaviour = behaviour
         self.stop = threading.Event()
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
+        self.udp, self.tcp = self.bind_pair(with_tcp=behaviour == "truncated")
         self.udp.settimeout(0.2)
         self.port = self.udp.getsockname()[1]
-        self.tcp = None
-        if behaviour == "truncated":
-            # The TCP twin of the UDP port: the agent asks again over TCP after TC.
-            self.tcp = socket.socket()
-            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.tcp.bind(("127.0.0.1", self.port))
+        if self.tcp is not None:
             self.tcp.listen(8)
             self.tcp.settimeout(0.2)
             threading.Thread(target=serve_each_connection, args=(self.tcp, self.stop, self.endless_tcp), daemon=True).start()
         threading.Thread(target=self.udp_loop, daemon=True).start()
+
+    @staticmethod
+    def bind_pair(with_tcp, tries=20):
+        """A free UDP port and, for `truncated`, the TCP twin of it (the agent asks again over TCP
+        after TC). The kernel picks a free UDP port, but the same TCP port can be busy (another
+        connection's ephemeral port), so a few tries, each with a new UDP port."""
+        for _ in range(tries):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            if not with_tcp:
+                return udp, None
+            tcp = socket.socket()
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind(("127.0.0.1", udp.getsockname()[1]))
+                return udp, tcp
+            except OSError:
+                tcp.close()
+                udp.close()
+        raise RuntimeError(f"no loopback port free for both UDP and TCP in {tries} tries")
 
     def udp_loop(self):
         rng = random.Random(self.port)
