@@ -2,6 +2,7 @@
 
 #include "agent/duration.h"
 #include "agent/profiles.h"
+#include "agent/vantage.h"
 
 #include <boost/asio/ip/address.hpp>
 
@@ -52,6 +53,8 @@ Labels read_labels(ConfigTable& table, std::string_view key) {
     const std::string label(name.str());
     if (!valid_label_name(label))
       throw_config_error(where, table.context() + ": label name \"" + label + "\" is not a valid Prometheus label name");
+    if (label == "vantage")
+      throw_config_error(where, table.context() + ": label name \"vantage\" is set by the agent: write vantage = \"...\" in [agent]");
     if (is_reserved_label(label))
       throw_config_error(where, table.context() + ": label name \"" + label + "\" is reserved (set by the agent or by Prometheus)");
     if (!value.is_string())
@@ -95,6 +98,19 @@ AgentSettings parse_agent(const toml::table& root) {
   if (auto v = reader.integer_in_range("resolver_threads", 1, kMaxResolverThreads))
     agent.resolver_threads = static_cast<std::size_t>(*v);
   if (auto v = reader.boolean("allow_empty")) agent.allow_empty = *v;
+  if (const toml::node* roles = reader.get("roles")) {
+    // The same vocabulary as run_from; an empty list is a mistake, not "every check".
+    agent.roles = read_run_from(roles, "[agent]", "roles");
+  }
+  if (auto v = reader.string("vantage")) {
+    // A label value: a dashboard's column and an alert's words, so short and printable.
+    constexpr std::size_t kLongestVantage = 64;
+    if (v->empty() || v->size() > kLongestVantage)
+      reader.fail("vantage", "must be 1 to " + std::to_string(kLongestVantage) + " characters");
+    for (unsigned char c : *v)
+      if (c < ' ' || c == 0x7f) reader.fail("vantage", "must not contain control characters");
+    agent.vantage = *v;
+  }
   reader.finish();
   if (agent.timeout > agent.interval)
     throw_config_error(table->source(), "[agent]: default timeout " + format_duration(agent.timeout) +
@@ -152,6 +168,7 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
     text << toml::toml_formatter(*options_table);
     check.options_text = text.str();
   }
+  check.run_from = read_run_from(named.get("run_from"), named.context());
   ConfigTable options(options_table, options_node ? options_node->source() : table.source(), named.context());
   check.probe = check.kind->make(options);
   options.finish();
@@ -172,7 +189,8 @@ std::uint16_t read_port(ConfigTable& table, std::string_view key) {
 }
 
 // [[inbound]]: a port on this host and the sources expected to call it.
-InboundWatchConfig parse_inbound(const toml::table& table, std::size_t index, const AgentSettings& agent) {
+InboundWatchConfig parse_inbound(const toml::table& table, std::size_t index, const AgentSettings& agent,
+                                 std::vector<std::string>& run_from) {
   constexpr std::size_t kMaxSources = 64;  // each is a series: keep cardinality bounded
   InboundWatchConfig watch;
   ConfigTable reader(&table, table.source(), "inbound #" + std::to_string(index + 1));
@@ -188,6 +206,7 @@ InboundWatchConfig parse_inbound(const toml::table& table, std::size_t index, co
   for (const auto& [label, value] : own)
     if (label == "source" || label == "port") reader.fail("labels", "label name \"" + label + "\" is set by the watch itself");
   watch.labels = merge_labels(agent.labels, own);
+  run_from = read_run_from(reader.get("run_from"), reader.context());
 
   const toml::node* sources = reader.get("sources");
   if (!sources) throw_config_error(table.source(), reader.context() + ": missing required key \"sources\"");
@@ -219,7 +238,7 @@ InboundWatchConfig parse_inbound(const toml::table& table, std::size_t index, co
 
 bool is_reserved_label(std::string_view name) {
   static constexpr std::string_view reserved[] = {"check", "probe", "target", "result", "phase", "le",
-                                                  "job",   "instance"};
+                                                  "job",   "instance", "vantage"};
   return std::find(std::begin(reserved), std::end(reserved), name) != std::end(reserved);
 }
 
@@ -251,19 +270,46 @@ Config parse_config(std::string_view text, const std::string& source_name, const
 
   Config config;
   config.agent = parse_agent(root);
+  if (!overrides.roles.empty()) {
+    config.agent.roles.clear();
+    for (const auto& role : overrides.roles) {
+      if (!is_vantage_role(role))
+        throw ConfigError("--role " + role + ": unknown role (known: " + vantage_role_names() + ")");
+      if (std::find(config.agent.roles.begin(), config.agent.roles.end(), role) == config.agent.roles.end())
+        config.agent.roles.push_back(role);
+    }
+  }
+  const RoleSelection selection{config.agent.roles};
+  if (config.agent.vantage.empty()) config.agent.vantage = default_vantage(selection);
+  // Through the agent's labels, every check and watch carries it, and no config can set it.
+  config.agent.labels.emplace_back("vantage", config.agent.vantage);
+  std::sort(config.agent.labels.begin(), config.agent.labels.end());
+
+  std::set<std::string, std::less<>> roles_named;
   std::set<std::string, std::less<>> names;
   const auto add = [&](const toml::table& table, std::size_t index) {
     CheckConfig check = parse_check(table, index, config.agent, registry);
     if (!names.insert(check.name).second)
       throw_config_error(table.get("name")->source(), "check \"" + check.name + "\": duplicate check name");
+    roles_named.insert(check.run_from.begin(), check.run_from.end());
+    if (!selection.includes(check.run_from)) {
+      ++config.left_out_for_roles;
+      return;
+    }
     config.checks.push_back(std::move(check));
   };
 
   // Watches share the `check` label with checks, so their names must differ from every check's.
   const auto add_inbound = [&](const toml::table& table, std::size_t index) {
-    InboundWatchConfig watch = parse_inbound(table, index, config.agent);
+    std::vector<std::string> run_from;
+    InboundWatchConfig watch = parse_inbound(table, index, config.agent, run_from);
     if (!names.insert(watch.name).second)
       throw_config_error(table.get("name")->source(), "inbound \"" + watch.name + "\": the name of a check or watch already");
+    roles_named.insert(run_from.begin(), run_from.end());
+    if (!selection.includes(run_from)) {
+      ++config.left_out_for_roles;
+      return;
+    }
     config.inbound.push_back(std::move(watch));
   };
   const auto each_table = [](const toml::table& root_table, std::string_view key, const auto& visit) {
@@ -301,6 +347,7 @@ Config parse_config(std::string_view text, const std::string& source_name, const
       include.labels = read_labels(reader, "labels");
       include.where = table.source();
       include.context = reader.context();
+      include.roles = selection;
       reader.finish();
       includes.push_back(std::move(include));
     }
@@ -309,6 +356,7 @@ Config parse_config(std::string_view text, const std::string& source_name, const
     ProfileInclude include;
     include.profile = profile;
     include.context = "--profile " + profile;
+    include.roles = selection;
     includes.push_back(std::move(include));
   }
 
@@ -318,9 +366,27 @@ Config parse_config(std::string_view text, const std::string& source_name, const
     for (std::size_t i = 0; i < expansion.checks().size(); ++i) add(*expansion.checks()[i], i);
     for (std::size_t i = 0; i < expansion.inbound().size(); ++i) add_inbound(*expansion.inbound()[i], i);
     for (auto& skipped : expansion.skipped()) config.skipped.push_back(std::move(skipped));
+    config.left_out_for_roles += expansion.left_out();
+    roles_named.insert(expansion.roles_named().begin(), expansion.roles_named().end());
     config.profiles.push_back(expansion.name());
   }
   site.check_all_declared();
+  config.roles_named.assign(roles_named.begin(), roles_named.end());
+
+  // A role no check runs from is a typo or the wrong profile: it would load nothing, or only a
+  // site's own unlabelled checks, and look like a working agent.
+  for (const auto& role : selection.roles) {
+    if (roles_named.contains(role)) continue;
+    std::string named;
+    for (const auto& r : roles_named) named.append(named.empty() ? "" : ", ").append(r);
+    const std::string message = "role \"" + role + "\": no check or watch in this config runs from it (" +
+                                (named.empty() ? std::string("none names a role with run_from") : "they run from: " + named) +
+                                "; every role: " + vantage_role_names() + ")";
+    const toml::node* agent_table = root.get("agent");
+    const toml::node* roles_node = agent_table && agent_table->is_table() ? agent_table->as_table()->get("roles") : nullptr;
+    if (overrides.roles.empty() && roles_node) throw_config_error(roles_node->source(), "[agent]: roles: " + message);
+    throw ConfigError("--role " + role + ": " + message);
+  }
 
   for (const auto& [key, node] : root) {
     if (key.str() == "agent" || key.str() == "check" || key.str() == "inbound" || key.str() == "include" || key.str() == "vars")
@@ -337,8 +403,12 @@ Config parse_config(std::string_view text, const std::string& source_name, const
     const std::string why = skipped == 0 ? "an empty or wrong file?"
                             : skipped == 1 ? "1 optional check skipped: its variables are unset"
                                            : std::to_string(skipped) + " optional checks skipped: their variables are unset";
-    const std::string message =
-        "no [[check]] or [[inbound]] to run (" + why + "); to run none on purpose, set allow_empty = true in [agent]";
+    const std::string for_roles =
+        config.left_out_for_roles == 0
+            ? std::string()
+            : "; " + std::to_string(config.left_out_for_roles) + " run from roles other than " + default_vantage(selection);
+    const std::string message = "no [[check]] or [[inbound]] to run (" + why + for_roles +
+                                "); to run none on purpose, set allow_empty = true in [agent]";
     if (source_name.starts_with('<')) throw ConfigError(source_name + ": " + message);
     throw_config_error(toml::source_region{{1, 1}, {1, 1}, std::make_shared<const std::string>(source_name)}, message);
   }

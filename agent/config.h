@@ -36,6 +36,9 @@ struct CheckConfig {
   std::string options_text;
   // What its probe kind allows but warns about (a password sent in clear): logged at each load.
   std::vector<ConfigWarning> warnings;
+  // The vantage roles the check is meant to run from (agent/vantage.h); empty for a site's own
+  // check that names none.
+  std::vector<std::string> run_from;
 
   // What makes two checks "the same series": the exported label set.
   std::string series_key() const;
@@ -57,6 +60,12 @@ struct AgentSettings {
   // A config that runs no check and no inbound watch is an error unless this says it is meant:
   // a reload onto an empty or wrong file must not silently drop every check.
   bool allow_empty = false;
+  // The roles this agent runs as ([agent] roles, or --role over it): only the checks that run
+  // from one of them are loaded. Empty: every check.
+  std::vector<std::string> roles;
+  // The `vantage` label on every series of a check: [agent] vantage, else derived from the roles
+  // (agent/vantage.h). Also in `labels`, which every check's labels merge.
+  std::string vantage;
 };
 
 // The bounds of the [agent] keys. resolver_threads: each thread blocks in one getaddrinfo;
@@ -81,6 +90,7 @@ struct SkippedCheck {
   bool required = false;
   Labels labels;       // the profile's labels for it (vendor, system, direction, doc, ...)
   std::vector<std::string> missing_vars;
+  std::vector<std::string> run_from;
 };
 
 struct Config {
@@ -89,13 +99,18 @@ struct Config {
   std::vector<SkippedCheck> skipped;
   std::vector<std::string> profiles;  // the profiles included, in order
   std::vector<InboundWatchConfig> inbound;  // [[inbound]] watches, the config's then each include's
+  // Checks and watches not loaded because they run from roles this agent was not given.
+  std::size_t left_out_for_roles = 0;
+  // Every role some check or watch of the config names in run_from, loaded or not, sorted.
+  std::vector<std::string> roles_named;
 };
 
-// What the command line adds to a config: profiles (--profile, as if [[include]]d) and site
-// variables (--var name=value, over any value the config sets).
+// What the command line adds to a config: profiles (--profile, as if [[include]]d), site
+// variables (--var name=value, over any value the config sets) and roles (--role).
 struct ConfigOverrides {
   std::vector<std::string> profiles;
   std::vector<std::pair<std::string, std::string>> vars;
+  std::vector<std::string> roles{};  // --role: replaces [agent] roles
 };
 
 // `source_name` is used in error messages (the file path, or "<embedded default>"); a profile

@@ -2,6 +2,7 @@
 #include "agent/log.h"
 #include "agent/preflight.h"
 #include "agent/runtime.h"
+#include "agent/vantage.h"
 #if defined(_WIN32)
 #include "agent/windows_service.h"
 #endif
@@ -19,11 +20,12 @@ constexpr const char* kLifecycleHelp = "Serve POST /-/reload (without it, 403; a
 constexpr const char* kLifecycleHelp = "Serve POST /-/reload (without it, 403; SIGHUP always reloads)";
 #endif
 
-// --config, --profile and --var, as the agent and both subcommands take them.
+// --config, --profile, --var and --role, as the agent and its subcommands take them.
 struct ConfigFlags {
   std::optional<std::string> config_path;
   std::vector<std::string> profiles;
   std::vector<std::string> vars;
+  std::vector<std::string> roles;
 
   void add_to(CLI::App& app, const char* config_help) {
     app.add_option("--config", config_path, config_help);
@@ -36,12 +38,17 @@ struct ConfigFlags {
                    "Set a profile variable, NAME=VALUE (e.g. sql_host=illiad-db.example.edu); repeatable, or "
                    "semicolon-separated")
         ->delimiter(';');
+    app.add_option("--role", roles,
+                   "Run only the checks meant to start from this host's role (" + connectivity::vantage_role_names() +
+                       "); repeatable, or comma-separated; overrides [agent].roles")
+        ->delimiter(',');
   }
   // Throws ConfigError for a --var without '='.
   connectivity::ConfigOverrides overrides() const {
     connectivity::ConfigOverrides out;
     out.profiles = profiles;
     for (const auto& v : vars) out.vars.push_back(connectivity::parse_var_assignment(v));
+    out.roles = roles;
     return out;
   }
 };
@@ -134,11 +141,13 @@ int main(int argc, char** argv) {
       firewall_settings.config_path = firewall_flags.config_path;
       firewall_settings.profiles = firewall_flags.profiles;
       firewall_settings.vars = firewall_flags.vars;
+      firewall_settings.roles = firewall_flags.roles;
       return service::firewall_rule(firewall_action == "add", firewall_settings);
     }
     install_settings.config_path = install_flags.config_path;
     install_settings.profiles = install_flags.profiles;
     install_settings.vars = install_flags.vars;
+    install_settings.roles = install_flags.roles;
     return service::install(install_settings);
   }
 #endif

@@ -142,6 +142,7 @@ PreflightReport run_preflight(const Config& config, bool only_required,
     entry.target = check->target.to_string();
     entry.required = check->required;
     entry.labels = check->labels;
+    entry.run_from = check->run_from;
     for (const auto& warning : check->warnings) entry.warnings.push_back(warning.message);
     report.entries.push_back(std::move(entry));
   }
@@ -154,6 +155,7 @@ PreflightReport run_preflight(const Config& config, bool only_required,
       entry.required = skipped.required;
       entry.labels = skipped.labels;
       entry.missing_vars = skipped.missing_vars;
+      entry.run_from = skipped.run_from;
       report.entries.push_back(std::move(entry));
     }
 
@@ -237,7 +239,10 @@ std::string render_table(const PreflightReport& report, bool colour) {
     const char* colour = "";
   };
   std::vector<Row> rows;
-  rows.push_back({{"CHECK", "TARGET", "DIRECTION", "RESULT", "REASON", "LATENCY", "DETAIL", "RULE"}});
+  // FROM: where the check must start (its run_from roles), so a row failing from the wrong
+  // host is read as such.
+  rows.push_back({{"CHECK", "TARGET", "FROM", "DIRECTION", "RESULT", "REASON", "LATENCY", "DETAIL", "RULE"}});
+  constexpr std::size_t kResultColumn = 4;
   for (const auto& entry : report.entries) {
     Row row;
     std::string result;
@@ -258,8 +263,11 @@ std::string render_table(const PreflightReport& report, bool colour) {
     std::string detail = detail_of(entry, now);
     if (detail.size() > kDetailWidth) detail = detail.substr(0, kDetailWidth - 3) + "...";
     const std::string direction = label_of(entry.labels, "direction");
+    std::string from;
+    for (const auto& role : entry.run_from) from += (from.empty() ? "" : ",") + role;
     row.cells = {entry.name,
                  entry.target,
+                 from.empty() ? "-" : from,
                  direction.empty() ? "-" : direction,
                  result,
                  entry.outcome == Outcome::skipped ? "-" : std::string(entry.run.reason),
@@ -279,7 +287,7 @@ std::string render_table(const PreflightReport& report, bool colour) {
       std::string cell = row.cells[c];
       if (c + 1 < row.cells.size()) cell.resize(widths[c] + 2, ' ');  // the last column is not padded
       // Only the RESULT cell is coloured: the row stays readable with colour off.
-      if (colour && c == 3 && *row.colour) cell = row.colour + row.cells[c] + "\033[0m" + cell.substr(row.cells[c].size());
+      if (colour && c == kResultColumn && *row.colour) cell = row.colour + row.cells[c] + "\033[0m" + cell.substr(row.cells[c].size());
       line += cell;
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
@@ -300,11 +308,14 @@ std::string render_json(const PreflightReport& report, std::string_view agent_ve
   for (const auto& entry : report.entries) {
     toml::table labels;
     for (const auto& [name, value] : entry.labels) labels.insert_or_assign(name, value);
+    toml::array run_from;
+    for (const auto& role : entry.run_from) run_from.push_back(role);
     toml::table check{{"name", entry.name},
                       {"probe", entry.probe},
                       {"target", entry.target},
                       {"required", entry.required},
                       {"labels", std::move(labels)},
+                      {"run_from", std::move(run_from)},
                       {"result", std::string(outcome_name(entry.outcome))},
                       {"detail", detail_of(entry, now)}};
     if (entry.outcome == Outcome::skipped) {

@@ -27,6 +27,7 @@ struct PreflightEntry {
   RunRecord run;                          // pass and fail
   std::vector<std::string> missing_vars;  // skipped: the variables to set
   std::vector<std::string> warnings;      // the check's config warnings (a password sent in clear)
+  std::vector<std::string> run_from;      // the vantage roles the check is meant to run from
 };
 
 struct PreflightReport {

@@ -313,6 +313,17 @@ void ProfileExpansion::expand(const ProfileInclude& include) {
       }
     });
 
+    // A check meant for another host is left out before its variables are asked for (a staff PC
+    // has no PatronAPI host to give). Every built-in profile's checks name their roles (a unit
+    // test holds them to it); a site's own profile file may leave them out, as its config may.
+    const std::string about = "profile \"" + name_ + "\": " + (is_check ? "check" : "inbound") + " \"" + name + "\"";
+    const std::vector<std::string> run_from = read_run_from(check.get("run_from"), about);
+    roles_named_.insert(run_from.begin(), run_from.end());
+    if (!include.roles.includes(run_from)) {
+      ++left_out_;
+      continue;
+    }
+
     const toml::node* required_node = is_check ? check.get("required") : nullptr;
     const bool required = !required_node || required_node->value<bool>().value_or(true);
     if (!missing.empty()) {
@@ -320,7 +331,8 @@ void ProfileExpansion::expand(const ProfileInclude& include) {
         for (const auto& var : missing) unset[var].push_back(name);
         continue;
       }
-      SkippedCheck skipped{name, string_or_empty(check, "probe"), string_or_empty(check, "target"), required, {}, missing};
+      SkippedCheck skipped{name,    string_or_empty(check, "probe"), string_or_empty(check, "target"), required, {},
+                           missing, run_from};
       if (const toml::table* labels = check.get_as<toml::table>("labels"))
         for (const auto& [key, value] : *labels)
           if (value.is_string()) skipped.labels.emplace_back(std::string(key.str()), *value.value<std::string>());

@@ -5,12 +5,14 @@
 #pragma once
 
 #include "agent/config.h"
+#include "agent/vantage.h"
 
 #include <toml++/toml.h>
 
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +53,7 @@ struct ProfileInclude {
   Labels labels;                          // the include's `labels`: set on every check it adds
   std::optional<toml::source_region> where;  // the include table; none for --profile
   std::string context;                    // e.g. `include "illiad"` or `--profile illiad`
+  RoleSelection roles;                    // the agent's roles: checks for others are left out
 };
 
 // A profile loaded and its variables substituted: the check tables config.cpp parses like its
@@ -63,6 +66,10 @@ class ProfileExpansion {
   const std::vector<const toml::table*>& checks() const { return checks_; }
   const std::vector<const toml::table*>& inbound() const { return inbound_; }
   std::vector<SkippedCheck>& skipped() { return skipped_; }
+  // Checks and watches left out because they run from roles the agent was not given.
+  std::size_t left_out() const { return left_out_; }
+  // Every role the profile's checks and watches name, loaded or not.
+  const std::set<std::string, std::less<>>& roles_named() const { return roles_named_; }
 
  private:
   struct Declared {
@@ -81,6 +88,8 @@ class ProfileExpansion {
   std::vector<const toml::table*> checks_;
   std::vector<const toml::table*> inbound_;
   std::vector<SkippedCheck> skipped_;
+  std::size_t left_out_ = 0;
+  std::set<std::string, std::less<>> roles_named_;
 };
 
 }  // namespace connectivity

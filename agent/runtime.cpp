@@ -296,7 +296,21 @@ int validate_command(const std::optional<std::string>& path, const ConfigOverrid
     for (const auto& check : config.checks)
       for (const auto& warning : check.warnings) std::fprintf(stderr, "warning: %s\n", warning.text().c_str());
     std::printf("%s: valid, %zu checks", source.c_str(), config.checks.size());
+    if (!config.inbound.empty())
+      std::printf(", %zu inbound watch%s", config.inbound.size(), config.inbound.size() == 1 ? "" : "es");
     if (!config.skipped.empty()) std::printf(" (%zu optional checks skipped: variables unset)", config.skipped.size());
+    std::printf("\n");
+    std::string named;
+    for (const auto& role : config.roles_named) named += (named.empty() ? "" : ", ") + role;
+    if (config.agent.roles.empty()) {
+      std::printf("no role chosen: every check is loaded, with vantage=\"%s\"", config.agent.vantage.c_str());
+      if (!named.empty()) std::printf(" (its checks run from %s; choose with --role or [agent] roles)", named.c_str());
+    } else {
+      std::string roles;
+      for (const auto& role : config.agent.roles) roles += (roles.empty() ? "" : ", ") + role;
+      std::printf("roles: %s, with vantage=\"%s\"; %zu checks and watches for other roles left out", roles.c_str(),
+                  config.agent.vantage.c_str(), config.left_out_for_roles);
+    }
     std::printf("\n");
     return 0;
   } catch (const ConfigError& e) {

@@ -50,6 +50,7 @@ std::string service_command_line(std::string_view executable, const ServiceSetti
   if (settings.listen) add_flag(line, "--listen", *settings.listen);
   for (const auto& profile : settings.profiles) add_flag(line, "--profile", profile);
   for (const auto& var : settings.vars) add_flag(line, "--var", var);
+  for (const auto& role : settings.roles) add_flag(line, "--role", role);
   if (settings.log_file) add_flag(line, "--log-file", *settings.log_file);
   if (settings.web_enable_lifecycle) line += " --web.enable-lifecycle";
   return line;

@@ -26,6 +26,7 @@ struct ServiceSettings {
   std::optional<std::string> listen;
   std::vector<std::string> profiles;
   std::vector<std::string> vars;  // NAME=VALUE
+  std::vector<std::string> roles;  // vantage roles (--role)
   std::optional<std::string> log_file;
   bool web_enable_lifecycle = false;
 };

@@ -116,6 +116,8 @@ std::optional<ServiceSettings> installed_settings(SC_HANDLE service) {
       settings.profiles.push_back(narrow(argv[++i]));
     else if (flag == "--var")
       settings.vars.push_back(narrow(argv[++i]));
+    else if (flag == "--role")
+      settings.roles.push_back(narrow(argv[++i]));
   }
   LocalFree(argv);
   return settings;
@@ -132,6 +134,7 @@ std::optional<int> port_for(const ServiceSettings& settings, std::string& proble
       ConfigOverrides overrides;
       overrides.profiles = settings.profiles;
       for (const auto& var : settings.vars) overrides.vars.push_back(parse_var_assignment(var));
+      overrides.roles = settings.roles;
       listen = load_config(settings.config_path.value_or(default_config_path()), overrides).agent.listen;
     } catch (const std::exception& e) {
       problem = e.what();

@@ -7,8 +7,8 @@
 The JSON files are generated: edit this script, run it, commit both. Every panel and query uses
 the data source variable `datasource` (`${datasource}`), so the JSON imports into any Grafana
 (10.x; schemaVersion 38) without an `__inputs` section. Expressions use only plain PromQL and the
-variables tests/e2e/dashboard_exprs.py knows how to substitute: $instance, $vendor, $system,
-$direction, $check, $__rate_interval, $__interval and $__range.
+variables tests/e2e/dashboard_exprs.py knows how to substitute: $vantage, $instance, $vendor,
+$system, $direction, $check, $__rate_interval, $__interval and $__range.
 """
 
 import argparse
@@ -26,6 +26,12 @@ TAGS = ["connectivity-agent"]
 UP_DOWN = [{"type": "value", "options": {
     "1": {"text": "UP", "color": "green", "index": 0},
     "0": {"text": "DOWN", "color": "red", "index": 1}}}]
+# The check x vantage matrix: "-" where no agent at that vantage runs the check.
+UP_DOWN_NOT_RUN = UP_DOWN + [{"type": "special", "options": {
+    "match": "null", "result": {"text": "-", "color": "transparent", "index": 2}}}]
+# Its columns, inside the campus firewall first and the patrons' side last; a vantage not listed
+# here ([agent] vantage set by hand, roles joined with "+") follows them.
+VANTAGE_COLUMNS = ["illiad-web-server", "sql-server", "ill-server", "staff-client", "catalogue-host", "outside", "any"]
 YES_NO = [{"type": "value", "options": {
     "1": {"text": "required", "color": "orange", "index": 0},
     "0": {"text": "optional", "color": "text", "index": 1}}}]
@@ -249,7 +255,10 @@ def dashboard(uid, title, description, board, variables, time_from):
 
 def overview():
     inst = 'instance=~"$instance"'
-    scope = inst + ', vendor=~"$vendor", system=~"$system", direction=~"$direction"'
+    # Check series carry the agent's vantage (its role); the agent's own series (connectivity_agent_*,
+    # and Prometheus's up) follow the instance only.
+    where = 'vantage=~"$vantage", ' + inst
+    scope = where + ', vendor=~"$vendor", system=~"$system", direction=~"$direction"'
     sel = scope + ', check=~"$check"'
     # Inbound watches are not checks: their series have no connectivity_up, so $check (a list
     # of checks) does not filter them; the vendor, system and direction variables do.
@@ -261,10 +270,10 @@ def overview():
     b.add(stat("Checks down", "Checks whose last run failed.",
                [target(f"count({down}) or vector(0)")], steps=BAD_IF_ANY), 4, 4)
     b.add(stat("Required checks down", "Failed checks marked required (their failure should page).",
-               [target(f"count(({down}) and on(instance, job, check) (connectivity_check_required{{{sel}}} == 1)) or vector(0)")],
+               [target(f"count(({down}) and on(instance, job, check, vantage) (connectivity_check_required{{{sel}}} == 1)) or vector(0)")],
                steps=BAD_IF_ANY), 4, 4)
     b.add(stat("Optional checks down", "Failed checks marked optional.",
-               [target(f"count(({down}) and on(instance, job, check) (connectivity_check_required{{{sel}}} == 0)) or vector(0)")],
+               [target(f"count(({down}) and on(instance, job, check, vantage) (connectivity_check_required{{{sel}}} == 0)) or vector(0)")],
                steps=[{"color": "green", "value": None}, {"color": "orange", "value": 1}]), 4, 4)
     b.add(stat("Checks configured", "Checks loaded by the selected agents (all of them, whatever the filters).",
                [target(f"sum(connectivity_agent_checks{{{inst}}})")], color_mode="none"), 4, 4)
@@ -280,6 +289,22 @@ def overview():
                        "{{vendor}} {{direction}}: {{check}}")],
                mappings=UP_DOWN, steps=[{"color": "text", "value": None}], text_mode="value_and_name",
                links=[{"title": "Drill down: ${__field.labels.check}", "url": CHECK_LINK_SERIES}]), 24, 6)
+    b.add(panel(
+        "table", "Checks by vantage",
+        "Each check (row) from each vantage (column): DOWN when any agent at that vantage fails it (the worst of "
+        "them), UP when every one there passes it, - when none there runs it. A check down in one column and up in "
+        "another is blocked on the way from the first (the ConnectivityVantageBlocked alert).",
+        [table_target(f'label_replace(min by (check, vantage) (connectivity_up{{{sel}}}), "vantage", "-", "vantage", "")')],
+        field_config(mappings=UP_DOWN_NOT_RUN, steps=[{"color": "text", "value": None}],
+                     custom={"align": "center", "cellOptions": {"type": "color-background"}, "inspect": False, "filterable": False},
+                     overrides=[override("check", custom__align="auto", custom__cellOptions={"type": "auto"})]),
+        {"showHeader": True, "cellHeight": "sm", "footer": {"show": False, "reducer": ["sum"], "fields": ""},
+         "sortBy": [{"displayName": "check", "desc": False}]},
+        [{"id": "groupingToMatrix", "options": {"columnField": "vantage", "rowField": "check", "valueField": "Value",
+                                                "emptyValue": "null"}},
+         {"id": "organize", "options": {"excludeByName": {}, "renameByName": {"check\\vantage": "check"},
+                                        "indexByName": {name: i for i, name in enumerate(["check\\vantage"] + VANTAGE_COLUMNS)}}}]),
+        24, 8)
     b.add(state_timeline(
         "Status over time", "Each check's result over time, by vendor and direction (a dash where the check has no such label).",
         [target(f"max by (instance, vendor, direction, check) ({dashed(f'connectivity_up{{{sel}}}')})",
@@ -287,9 +312,9 @@ def overview():
         UP_DOWN, links=[{"title": "Drill down: ${__field.labels.check}", "url": CHECK_LINK_SERIES}]), 24, 10)
     b.add(table(
         "Check details", "Every check with its labels and the reason of its last run. Click a row for the check's drill-down.",
-        [table_target(f"connectivity_up{{{sel}}} * on(instance, job, check) group_left(result) "
+        [table_target(f"connectivity_up{{{sel}}} * on(instance, job, check, vantage) group_left(result) "
                       f"(connectivity_last_result_info{{{sel}}} == 1)")],
-        order=["instance", "vendor", "system", "direction", "check", "probe", "target", "required", "result", "Value"],
+        order=["instance", "vantage", "vendor", "system", "direction", "check", "probe", "target", "required", "result", "Value"],
         links=[{"title": "Drill down: ${__data.fields.check}", "url": CHECK_LINK_TABLE}],
         overrides=[override("Value", displayName="status", mappings=UP_DOWN,
                             custom__cellOptions={"type": "color-background"}),
@@ -396,11 +421,12 @@ def overview():
                              "{{instance}}")], bars=True, min_=0), 8, 8)
 
     variables = [
-        query_variable("instance", "Agent", "label_values(connectivity_up, instance)", True),
-        query_variable("vendor", "Vendor", f'label_values(connectivity_up{{{inst}}}, vendor)', True),
-        query_variable("system", "System", f'label_values(connectivity_up{{{inst}, vendor=~"$vendor"}}, system)', True),
+        query_variable("vantage", "Vantage", "label_values(connectivity_up, vantage)", True),
+        query_variable("instance", "Agent", 'label_values(connectivity_up{vantage=~"$vantage"}, instance)', True),
+        query_variable("vendor", "Vendor", f'label_values(connectivity_up{{{where}}}, vendor)', True),
+        query_variable("system", "System", f'label_values(connectivity_up{{{where}, vendor=~"$vendor"}}, system)', True),
         query_variable("direction", "Direction",
-                       f'label_values(connectivity_up{{{inst}, vendor=~"$vendor", system=~"$system"}}, direction)', True),
+                       f'label_values(connectivity_up{{{where}, vendor=~"$vendor", system=~"$system"}}, direction)', True),
         query_variable("check", "Check", f"label_values(connectivity_up{{{scope}}}, check)", True),
     ]
     return dashboard(OVERVIEW_UID, "Connectivity overview",
@@ -417,7 +443,7 @@ def check_dashboard():
     b.add(stat("Status", "The last run's result.", [target(f"connectivity_up{{{s}}}")], mappings=UP_DOWN,
                steps=[{"color": "text", "value": None}]), 3, 4)
     b.add(stat("Last result", "The reason of the last run (success, or the failure reason).",
-               [target(f"connectivity_up{{{s}}} * on(instance, job, check) group_left(result) (connectivity_last_result_info{{{s}}} == 1)")],
+               [target(f"connectivity_up{{{s}}} * on(instance, job, check, vantage) group_left(result) (connectivity_last_result_info{{{s}}} == 1)")],
                steps=[{"color": "red", "value": None}, {"color": "green", "value": 1}], text_mode="name",
                display_name="${__field.labels.result}"), 4, 4)
     b.add(stat("Since last run", "Seconds since the last run ended.",
@@ -433,7 +459,7 @@ def check_dashboard():
                [target(f"sum(increase(connectivity_probes_total{{{s}}}[$__range]))")], decimals=0, color_mode="none"), 5, 4)
     b.add(table("Check labels", "The check's labels: probe, target, and vendor, system, direction and the vendor document row for profile checks.",
                 [table_target(f"connectivity_check_required{{{s}}}")], hide=["Value"],
-                order=["instance", "check", "probe", "target", "vendor", "system", "direction", "required", "doc"]), 24, 4)
+                order=["instance", "vantage", "check", "probe", "target", "vendor", "system", "direction", "required", "doc"]), 24, 4)
 
     b.row("Over time")
     b.add(state_timeline("Up", "The check's result over time.", [target(f"connectivity_up{{{s}}}", "{{check}}")], UP_DOWN), 24, 4)
@@ -459,7 +485,7 @@ def check_dashboard():
                 [table_target(f"connectivity_tls_version_info{{{s}}}"),
                  table_target(f"connectivity_tls_cipher_info{{{s}}}"),
                  table_target(f"connectivity_tls_verify_result{{{s}}} == 1")],
-                merge=True, hide=["Value #A", "Value #B", "Value #C", "instance", "check", "probe", "target", "vendor",
+                merge=True, hide=["Value #A", "Value #B", "Value #C", "instance", "vantage", "check", "probe", "target", "vendor",
                                   "system", "direction", "required", "doc"],
                 order=["version", "cipher", "reason"],
                 overrides=[override("reason", displayName="verification", mappings=[
@@ -469,15 +495,15 @@ def check_dashboard():
     b.add(table("Leaf certificate", "The server's certificate: subject, issuer, serial and SHA-256 fingerprint "
                 "(a changed fingerprint is a new certificate, or a middlebox swapping it).",
                 [table_target(f"connectivity_tls_leaf_cert_info{{{s}}}")],
-                hide=["Value", "instance", "check", "probe", "target", "vendor", "system", "direction", "required", "doc"],
+                hide=["Value", "instance", "vantage", "check", "probe", "target", "vendor", "system", "direction", "required", "doc"],
                 order=["subject", "issuer", "serial", "fingerprint_sha256"]), 12, 5)
     b.add(table("Presented chain", "Every certificate the server presented (position 0 is the leaf), with its expiry.",
                 [table_target(f"connectivity_tls_cert_not_after_timestamp_seconds{{{s}}} * 1000")],
-                hide=["instance", "check", "probe", "target", "vendor", "system", "direction", "required", "doc"],
+                hide=["instance", "vantage", "check", "probe", "target", "vendor", "system", "direction", "required", "doc"],
                 order=["position", "subject", "issuer", "serial", "Value"], sort="position",
                 overrides=[override("Value", displayName="expires", unit="dateTimeAsIso")]), 24, 6)
 
-    facts_hide = ["Value", "instance", "check", "probe", "target", "vendor", "system", "direction", "required", "doc"]
+    facts_hide = ["Value", "instance", "vantage", "check", "probe", "target", "vendor", "system", "direction", "required", "doc"]
     b.row("SQL Server (tds)")
     b.add(table("SQL Server", "The PRELOGIN answer: product, version, encryption, instance check and MARS.",
                 [table_target(f"connectivity_tds_server_info{{{s}}}")], hide=facts_hide,

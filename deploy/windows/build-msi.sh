@@ -35,7 +35,7 @@ wxs=$(realpath deploy/windows/connectivity-agent.wxs)
 msibuild "$staging/agent.msi" \
   -q "UPDATE Component SET Attributes = 400 WHERE Component = 'DefaultConfig'" \
   -q "UPDATE InstallExecuteSequence SET Sequence = 1450 WHERE Action = 'RemoveExistingProducts'" \
-  -q "UPDATE Property SET Value = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;LISTEN;CONFIG;PROFILES;VARS;LOG_FILE' WHERE Property = 'SecureCustomProperties'"
+  -q "UPDATE Property SET Value = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;LISTEN;CONFIG;PROFILES;VARS;ROLES;LOG_FILE' WHERE Property = 'SecureCustomProperties'"
 
 mkdir -p "$(dirname "$out")"
 mv "$staging/agent.msi" "$out"

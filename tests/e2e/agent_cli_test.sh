@@ -144,8 +144,8 @@ expect "agent starts and logs its port" test -n "$port"
 expect "an up check is logged" wait_for_line "$work/agent.log" 'msg="check up" check=open'
 expect "a down check is logged with its reason" wait_for_line "$work/agent.log" 'msg="check down" check=refused .*reason=refused'
 curl -sf "http://127.0.0.1:$port/metrics" > "$work/metrics.txt"
-expect "/metrics has the open check up" grep -q "^connectivity_up{check=\"open\",probe=\"tcp\",target=\"127.0.0.1:$open_port\"} 1" "$work/metrics.txt"
-expect "/metrics has the refused check down" grep -q '^connectivity_up{check="refused",probe="tcp",target="127.0.0.1:1"} 0' "$work/metrics.txt"
+expect "/metrics has the open check up" grep -q "^connectivity_up{check=\"open\",probe=\"tcp\",target=\"127.0.0.1:$open_port\",vantage=\"any\"} 1" "$work/metrics.txt"
+expect "/metrics has the refused check down" grep -q '^connectivity_up{check="refused",probe="tcp",target="127.0.0.1:1",vantage="any"} 0' "$work/metrics.txt"
 expect "the tds check is up" wait_for_line "$work/agent.log" 'msg="check up" check=sql'
 curl -sf "http://127.0.0.1:$port/metrics" > "$work/metrics-sql.txt"
 expect "/metrics describes the SQL Server" grep -q '^connectivity_tds_server_info{check="sql",probe="tds",.*encryption="required",instance_check="not_checked",mars="off",product="SQL Server 2019",version="15.0.4153"} 1' "$work/metrics-sql.txt"
@@ -205,9 +205,9 @@ labels = { direction = "inbound", doc = "rule closed" }
 TOML
 "$AGENT" check --config "$work/check.toml" > "$work/check-table.txt" 2> "$work/check-table.err"
 expect "check exits 0 when only an optional check fails" test $? -eq 0
-expect "the table has a header" grep -Eq '^CHECK +TARGET +DIRECTION +RESULT +REASON +LATENCY +DETAIL +RULE$' "$work/check-table.txt"
-expect "the SQL row names the server" grep -Eq "^sql +127.0.0.1:$sql_port +outbound +pass +success +[0-9.]+ ms +SQL Server 2019 \(15.0.4153\), encryption required +rule sql$" "$work/check-table.txt"
-expect "the closed row says why" grep -Eq '^closed +127.0.0.1:1 +inbound +fail \(optional\) +refused ' "$work/check-table.txt"
+expect "the table has a header" grep -Eq '^CHECK +TARGET +FROM +DIRECTION +RESULT +REASON +LATENCY +DETAIL +RULE$' "$work/check-table.txt"
+expect "the SQL row names the server" grep -Eq "^sql +127.0.0.1:$sql_port +- +outbound +pass +success +[0-9.]+ ms +SQL Server 2019 \(15.0.4153\), encryption required +rule sql$" "$work/check-table.txt"
+expect "the closed row says why" grep -Eq '^closed +127.0.0.1:1 +- +inbound +fail \(optional\) +refused ' "$work/check-table.txt"
 expect "piped output has no colour and no progress line" bash -c "! grep -q \$'\\033' '$work/check-table.txt' '$work/check-table.err'"
 sed -i 's/required = false/required = true/' "$work/check.toml"
 "$AGENT" check --config "$work/check.toml" --format json > "$work/check.json"
@@ -222,6 +222,24 @@ assert results == {"open": ("pass", "success"), "sql": ("pass", "success"), "clo
 PY
 "$AGENT" check --config "$work/check.toml" --only-required > /dev/null
 expect "--only-required still fails on a required check" test $? -eq 1
+
+# --- Vantage roles: a host runs only the checks that must start from it -------------------
+site_vars=(--var sql_host=127.0.0.1 --var "sql_port=$sql_port" --var web_host=127.0.0.1)
+"$AGENT" check --profile illiad --role staff-client "${site_vars[@]}" > "$work/staff.txt" 2> "$work/staff.err"
+expect "check --role staff-client lists exactly the staff client's checks" bash -c \
+  "awk 'NR > 1 && NF && !/^[0-9]+ checks:/ { print \$1 }' '$work/staff.txt' | sort | tr '\n' ' ' |
+     grep -qx 'illiad-client-updates illiad-file-share illiad-odyssey illiad-sql illiad-web-platform illiad-z3950 '"
+expect "and its FROM column says where each row must start" \
+  grep -Eq "^illiad-sql +127.0.0.1:$sql_port +illiad-web-server,staff-client +outbound +pass " "$work/staff.txt"
+"$AGENT" validate --profile illiad --role staff-client "${site_vars[@]}" > "$work/validate-role.txt"
+expect "validate --role says which roles and how many checks it left out" \
+  grep -qx 'roles: staff-client, with vantage="staff-client"; 13 checks and watches for other roles left out' "$work/validate-role.txt"
+"$AGENT" validate --profile illiad "${site_vars[@]}" > "$work/validate-norole.txt"
+expect "validate without a role says none was chosen" \
+  grep -q '^no role chosen: every check is loaded, with vantage="any" (its checks run from illiad-web-server, outside, staff-client;' "$work/validate-norole.txt"
+"$AGENT" check --profile illiad --role staf "${site_vars[@]}" > /dev/null 2> "$work/role-bad.err"
+expect "an unknown --role exits 2" test $? -eq 2
+expect "and names the known roles" grep -qx -- '--role staf: unknown role (known: illiad-web-server, staff-client, sql-server, catalogue-host, ill-server, outside)' "$work/role-bad.err"
 
 # --- [[inbound]] without CAP_NET_RAW: the watch says so, everything else runs ---------------
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
@@ -249,7 +267,7 @@ TOML
     wait_for_line "$work/agent.log" 'msg="inbound watch not running; every other check goes on" check=talis-watch why="no permission to capture: the agent needs CAP_NET_RAW'
   expect "the other checks run" wait_for_line "$work/agent.log" 'msg="check up" check=open'
   curl -sf "http://127.0.0.1:$port/metrics" > "$work/inbound.txt"
-  expect "the watch exports that it is not running" grep -q '^connectivity_inbound_watch_running{check="talis-watch",port="2200"} 0' "$work/inbound.txt"
+  expect "the watch exports that it is not running" grep -q '^connectivity_inbound_watch_running{check="talis-watch",vantage="any",port="2200"} 0' "$work/inbound.txt"
   stop_agent
   expect "and stops cleanly" test $? -eq 0
 else
@@ -298,9 +316,9 @@ TOML
       wait_for_line "$work/agent.log" 'msg="check down" check=dropped .*reason=timeout'
     wait_for_line "$work/agent.log" 'msg="check up" check=open'
     ip netns exec "$ns" curl -sf "http://127.0.0.1:9470/metrics" > "$work/three.txt"
-    expect "open is up" grep -q '^connectivity_up{check="open",probe="tcp",target="127.0.0.1:9470"} 1' "$work/three.txt"
-    expect "refused is down" grep -q '^connectivity_up{check="refused",probe="tcp",target="127.0.0.1:1"} 0' "$work/three.txt"
-    expect "dropped is down" grep -q '^connectivity_up{check="dropped",probe="tcp",target="127.0.0.1:7001"} 0' "$work/three.txt"
+    expect "open is up" grep -q '^connectivity_up{check="open",probe="tcp",target="127.0.0.1:9470",vantage="any"} 1' "$work/three.txt"
+    expect "refused is down" grep -q '^connectivity_up{check="refused",probe="tcp",target="127.0.0.1:1",vantage="any"} 0' "$work/three.txt"
+    expect "dropped is down" grep -q '^connectivity_up{check="dropped",probe="tcp",target="127.0.0.1:7001",vantage="any"} 0' "$work/three.txt"
     expect "refused counts as refused" grep -Eq '^connectivity_probes_total\{check="refused",.*result="refused"\} [1-9]' "$work/three.txt"
     expect "dropped counts as timeout" grep -Eq '^connectivity_probes_total\{check="dropped",.*result="timeout"\} [1-9]' "$work/three.txt"
     expect "dropped shows the connect phase it died in" \
@@ -321,11 +339,11 @@ TOML
       > "$work/illiad.txt" 2>&1
     expect "check --profile illiad exits 1: required ports are closed" test $? -eq 1
     sed 's/^/#   /' "$work/illiad.txt"
-    expect "SQL Server answers on 1433" grep -Eq '^illiad-sql +127.0.0.1:1433 +outbound +pass +success .*SQL Server 2019' "$work/illiad.txt"
-    expect "Odyssey accepts on 7968" grep -Eq '^illiad-odyssey +127.0.0.1:7968 +inbound +pass ' "$work/illiad.txt"
-    expect "the web pages are closed" grep -Eq '^illiad-web-pages +https://127.0.0.1/illiad/logon.html +inbound +FAIL +refused ' "$work/illiad.txt"
-    expect "ISO ILL 1611 is dropped (optional)" grep -Eq '^illiad-iso-ill +127.0.0.1:1611 +inbound +fail \(optional\) +timeout ' "$work/illiad.txt"
-    expect "OCLC is not resolvable" grep -Eq '^oclc-webservices +webservices.oclc.org:443 +outbound +FAIL +dns_error ' "$work/illiad.txt"
+    expect "SQL Server answers on 1433" grep -Eq '^illiad-sql +127.0.0.1:1433 +illiad-web-server,staff-client +outbound +pass +success .*SQL Server 2019' "$work/illiad.txt"
+    expect "Odyssey accepts on 7968" grep -Eq '^illiad-odyssey +127.0.0.1:7968 +staff-client,outside +inbound +pass ' "$work/illiad.txt"
+    expect "the web pages are closed" grep -Eq '^illiad-web-pages +https://127.0.0.1/illiad/logon.html +outside +inbound +FAIL +refused ' "$work/illiad.txt"
+    expect "ISO ILL 1611 is dropped (optional)" grep -Eq '^illiad-iso-ill +127.0.0.1:1611 +outside +inbound +fail \(optional\) +timeout ' "$work/illiad.txt"
+    expect "OCLC is not resolvable" grep -Eq '^oclc-webservices +webservices.oclc.org:443 +illiad-web-server +outbound +FAIL +dns_error ' "$work/illiad.txt"
     expect "unset optional hosts are listed as skipped" grep -Eq '^illiad-z3950 +.* skipped +- +- +not run: set catalogue_host ' "$work/illiad.txt"
     expect "each row quotes its seed rule" grep -Eq 'ILLiad required ports: Odyssey Electronic Delivery \(7968\)$' "$work/illiad.txt"
     kill "$ns_peers_pid" 2>/dev/null

@@ -124,15 +124,15 @@ TEST(Config, ParsesAValidConfig) {
   EXPECT_EQ(oclc.interval, 15s);  // agent default
   EXPECT_EQ(oclc.timeout, 2s);
   EXPECT_TRUE(oclc.required);
-  // Global labels merged in, the check's own value wins.
-  const Labels expected{{"site", "override"}, {"vendor", "oclc"}};
+  // Global labels merged in, the check's own value wins; every check carries the vantage.
+  const Labels expected{{"site", "override"}, {"vantage", "any"}, {"vendor", "oclc"}};
   EXPECT_EQ(oclc.labels, expected);
   const auto& v6 = c.checks[1];
   EXPECT_EQ(v6.target.host, "2001:db8::1");
   EXPECT_EQ(v6.interval, 60s);
   EXPECT_EQ(v6.timeout, 500ms);
   EXPECT_FALSE(v6.required);
-  EXPECT_EQ(v6.labels, (Labels{{"site", "main-library"}}));
+  EXPECT_EQ(v6.labels, (Labels{{"site", "main-library"}, {"vantage", "any"}}));
   EXPECT_NE(v6.options_text.find("ipv6"), std::string::npos);
   // Failures are confirmed by a re-run unless a check or [agent] says otherwise.
   EXPECT_TRUE(oclc.confirm_failures);

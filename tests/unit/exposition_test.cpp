@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -58,6 +60,8 @@ class RunningAgent : public ::testing::Test {
     c.kind = builtin_probes().find("tcp");
     c.target = parse_target("127.0.0.1:" + std::to_string(port));
     c.labels = labels;
+    c.labels.emplace_back("vantage", "any");  // an agent given no role
+    std::sort(c.labels.begin(), c.labels.end());
     return c.series_key();
   }
   bool wait_for_runs(const std::string& series_key, std::uint64_t n) const {
@@ -89,7 +93,7 @@ TEST_F(RunningAgent, ServesSeriesForOpenAndRefusedTargets) {
   const auto samples = scrape();
   const std::map<std::string, std::string> open_series{
       {"check", "open"}, {"probe", "tcp"}, {"target", "127.0.0.1:" + std::to_string(open.port())},
-      {"vendor", "oclc"}, {"direction", "outbound"}, {"site", "test-lab"}};
+      {"vendor", "oclc"}, {"direction", "outbound"}, {"site", "test-lab"}, {"vantage", "any"}};
   EXPECT_EQ(value_of(samples, "connectivity_up", open_series), 1.0);
   EXPECT_EQ(value_of(samples, "connectivity_up", {{"check", "closed"}, {"site", "test-lab"}}), 0.0);
   EXPECT_GE(*value_of(samples, "connectivity_probes_total", {{"check", "open"}, {"result", "success"}}), 2.0);

@@ -232,7 +232,7 @@ labels = { vendor = "talis" }
   EXPECT_EQ(watch.interface, "eth0");
   ASSERT_EQ(watch.sources.size(), 2u);
   EXPECT_EQ(watch.sources[1].prefix.length, 24u);
-  EXPECT_EQ(watch.labels, (Labels{{"site", "main"}, {"vendor", "talis"}}));
+  EXPECT_EQ(watch.labels, (Labels{{"site", "main"}, {"vantage", "any"}, {"vendor", "talis"}}));
   EXPECT_EQ(parse_config("[[inbound]]\nname = \"w\"\nport = \"210\"\nsources = [{ source = \"a\", address = \"192.0.2.1\" }]\n", "s.toml")
                 .inbound[0]
                 .expect_within,

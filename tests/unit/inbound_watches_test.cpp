@@ -199,7 +199,7 @@ TEST(InboundWithoutCapture, TheWatchIsExportedNotRunningSaysWhyOnceAndEveryCheck
 
   const auto reply = testing::http_request(agent->listening_ports().at(0), "GET", "/metrics");
   EXPECT_EQ(reply.status, 200);
-  EXPECT_NE(reply.body.find("\nconnectivity_inbound_watch_running{check=\"talis-watch\",port=\"210\"} 0\n"), std::string::npos)
+  EXPECT_NE(reply.body.find("\nconnectivity_inbound_watch_running{check=\"talis-watch\",vantage=\"any\",port=\"210\"} 0\n"), std::string::npos)
       << reply.body;
   const auto samples = testing::parse_exposition(reply.body);
   EXPECT_EQ(testing::value_of(samples, "connectivity_up", {{"check", "catalogue"}}), 1.0);

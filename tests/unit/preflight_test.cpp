@@ -47,6 +47,7 @@ name = "partner-iso-ill"
 probe = "isoill"
 target = "${partner_host}:499"
 required = false
+run_from = ["ill-server"]
 labels = { vendor = "iso", system = "iso-ill", direction = "outbound", doc = "ISO ILL: TCP 499 to the partner" }
 )";
   }
@@ -69,6 +70,7 @@ std::string check_toml(const std::string& name, const std::string& probe, std::u
 std::string mixed_config(std::uint16_t open, std::uint16_t refused, std::uint16_t sql) {
   return "[agent]\ntimeout = \"2s\"\nlabels = { site = \"test\" }\n" + check_toml("open", "tcp", open, "outbound", "rule A") +
          check_toml("refused", "tcp", refused, "inbound", "rule B") + check_toml("sql", "tds", sql, "outbound", "rule C") +
+         "run_from = [\"illiad-web-server\", \"staff-client\"]\n" +
          check_toml("optional-refused", "tcp", refused, "outbound", "rule D", false);
 }
 
@@ -105,13 +107,13 @@ TEST_F(PreflightFixture, MixedOutcomesGiveRowsAndExitCode) {
   std::istringstream lines(table);
   std::string header;
   std::getline(lines, header);
-  EXPECT_TRUE(std::regex_search(header, std::regex("^CHECK +TARGET +DIRECTION +RESULT +REASON +LATENCY +DETAIL +RULE$"))) << header;
+  EXPECT_TRUE(std::regex_search(header, std::regex("^CHECK +TARGET +FROM +DIRECTION +RESULT +REASON +LATENCY +DETAIL +RULE$"))) << header;
   const std::map<std::string, std::string> row_patterns{
-      {"open", "^open +127\\.0\\.0\\.1:\\d+ +outbound +pass +success +[0-9.]+ ms +- +rule A$"},
-      {"refused", "^refused +127\\.0\\.0\\.1:\\d+ +inbound +FAIL +refused +[0-9.]+ ms +connect 127\\.0\\.0\\.1:\\d+: Connection refused +rule B$"},
-      {"sql", "^sql +127\\.0\\.0\\.1:\\d+ +outbound +pass +success +[0-9.]+ ms +SQL Server 2022 \\(16\\.0\\.1000\\), encryption off +rule C$"},
+      {"open", "^open +127\\.0\\.0\\.1:\\d+ +- +outbound +pass +success +[0-9.]+ ms +- +rule A$"},
+      {"refused", "^refused +127\\.0\\.0\\.1:\\d+ +- +inbound +FAIL +refused +[0-9.]+ ms +connect 127\\.0\\.0\\.1:\\d+: Connection refused +rule B$"},
+      {"sql", "^sql +127\\.0\\.0\\.1:\\d+ +illiad-web-server,staff-client +outbound +pass +success +[0-9.]+ ms +SQL Server 2022 \\(16\\.0\\.1000\\), encryption off +rule C$"},
       {"optional-refused", "^optional-refused +.* fail \\(optional\\) +refused .* rule D$"},
-      {"partner-iso-ill", "^partner-iso-ill +\\$\\{partner_host\\}:499 +outbound +skipped +- +- +not run: set partner_host +ISO ILL: TCP 499 to the partner$"},
+      {"partner-iso-ill", "^partner-iso-ill +\\$\\{partner_host\\}:499 +ill-server +outbound +skipped +- +- +not run: set partner_host +ISO ILL: TCP 499 to the partner$"},
   };
   std::map<std::string, bool> matched;
   for (std::string line; std::getline(lines, line);)

@@ -91,6 +91,22 @@ TEST(Profiles, EveryProfileLoadsAndLabelsEachCheck) {
       EXPECT_EQ(label(check.labels, "required"), check.required ? "true" : "false");
       EXPECT_GT(label(check.labels, "doc").size(), 10u);
       EXPECT_EQ(check.target.to_string().find("${"), std::string::npos);
+      EXPECT_FALSE(check.run_from.empty()) << "a built-in profile check must name the roles it runs from";
+    }
+  }
+}
+
+// The watches too: every [[check]] and [[inbound]] of a built-in profile names where it runs.
+TEST(Profiles, EveryBuiltInCheckAndWatchNamesItsRoles) {
+  for (auto name : builtin_profile_names()) {
+    const toml::table profile = toml::parse(*builtin_profile(name));
+    for (const char* kind : {"check", "inbound"}) {
+      const toml::array* tables = profile[kind].as_array();
+      if (!tables) continue;
+      for (const auto& table : *tables) {
+        const toml::array* run_from = table.as_table()->get_as<toml::array>("run_from");
+        EXPECT_TRUE(run_from && !run_from->empty()) << name << ": " << *table.as_table();
+      }
     }
   }
 }
@@ -101,26 +117,36 @@ TEST(Profiles, IlliadHasEverySeedRowWithItsProbeKind) {
                                       {{"sql_host", "db.example.edu"}, {"web_host", "illiad.example.edu"},
                                        {"catalogue_host", "opac.example.edu"}, {"patronapi_host", "iii.example.edu"},
                                        {"symphony_host", "sirsi.example.edu"}, {"ldap_host", "ldap.example.edu"},
-                                       {"file_share_host", "files.example.edu"}}});
+                                       {"file_share_host", "files.example.edu"}, {"odyssey_partner_host", "ill.partner.example.org"},
+                                       {"staff_client_host", "staff-pc-1.example.edu"}, {"iso_partner_host", "iso.partner.example.org"}}});
+  // The kind, the target and where it runs from: who talks to whom, row by row of the list.
   std::map<std::string, std::string> kind_and_target;
-  for (const auto& check : config.checks)
-    kind_and_target[check.name] = std::string(check.kind->name) + " " + check.target.to_string() + (check.required ? "" : " optional");
+  for (const auto& check : config.checks) {
+    std::string from;
+    for (const auto& role : check.run_from) from += (from.empty() ? "" : ",") + role;
+    kind_and_target[check.name] = std::string(check.kind->name) + " " + check.target.to_string() +
+                                  (check.required ? "" : " optional") + " from " + from;
+  }
   const std::map<std::string, std::string> expected{
-      {"illiad-sql", "tds db.example.edu:1433"},
-      {"illiad-web-pages", "http https://illiad.example.edu/illiad/logon.html"},
-      {"oclc-webservices", "tls webservices.oclc.org:443"},
-      {"atlas-update", "tls update.atlas-sys.com:443"},
-      {"illiad-web-platform", "tls illiad.example.edu:443"},
-      {"illiad-odyssey", "tcp illiad.example.edu:7968"},
-      {"oclc-article-exchange", "http https://ill.sd00.worldcat.org/articleexchange/"},
-      {"illiad-z3950", "z3950 opac.example.edu:210 optional"},
-      {"illiad-iso-ill", "isoill illiad.example.edu:1611 optional"},
-      {"illiad-patronapi", "http http://iii.example.edu:4500/PATRONAPI/ optional"},
-      {"illiad-symphonyapi", "http http://sirsi.example.edu:8080/symws/ optional"},
-      {"illiad-ldap", "ldap ldap.example.edu:389 optional"},
-      {"illiad-ldaps", "ldap ldap.example.edu:636 optional"},
-      {"illiad-rdp", "tcp illiad.example.edu:3389 optional"},
-      {"illiad-file-share", "tcp files.example.edu:445 optional"},
+      {"illiad-sql", "tds db.example.edu:1433 from illiad-web-server,staff-client"},
+      {"illiad-web-pages", "http https://illiad.example.edu/illiad/logon.html from outside"},
+      {"oclc-webservices", "tls webservices.oclc.org:443 from illiad-web-server"},
+      {"atlas-update", "tls update.atlas-sys.com:443 from illiad-web-server"},
+      {"illiad-client-updates", "tls update.atlas-sys.com:443 from staff-client"},
+      {"illiad-web-platform", "tls illiad.example.edu:443 from staff-client"},
+      {"illiad-odyssey", "tcp illiad.example.edu:7968 from staff-client,outside"},
+      {"illiad-odyssey-outbound", "tcp ill.partner.example.org:7968 optional from illiad-web-server"},
+      {"illiad-odyssey-to-staff-client", "tcp staff-pc-1.example.edu:7968 optional from illiad-web-server"},
+      {"oclc-article-exchange", "http https://ill.sd00.worldcat.org/articleexchange/ from illiad-web-server"},
+      {"illiad-z3950", "z3950 opac.example.edu:210 optional from staff-client"},
+      {"illiad-iso-ill", "isoill illiad.example.edu:1611 optional from outside"},
+      {"illiad-iso-ill-outbound", "isoill iso.partner.example.org:1611 optional from illiad-web-server"},
+      {"illiad-patronapi", "http http://iii.example.edu:4500/PATRONAPI/ optional from illiad-web-server"},
+      {"illiad-symphonyapi", "http http://sirsi.example.edu:8080/symws/ optional from illiad-web-server"},
+      {"illiad-ldap", "ldap ldap.example.edu:389 optional from illiad-web-server"},
+      {"illiad-ldaps", "ldap ldap.example.edu:636 optional from illiad-web-server"},
+      {"illiad-rdp", "tcp illiad.example.edu:3389 optional from outside"},
+      {"illiad-file-share", "tcp files.example.edu:445 optional from illiad-web-server,staff-client"},
   };
   EXPECT_EQ(kind_and_target, expected);
 }
@@ -141,7 +167,10 @@ TEST(Profiles, OptionalChecksWithUnsetVariablesAreSkippedAndListed) {
                          {"illiad-symphonyapi", {"symphony_host"}},
                          {"illiad-ldap", {"ldap_host"}},
                          {"illiad-ldaps", {"ldap_host"}},
-                         {"illiad-file-share", {"file_share_host"}}}));
+                         {"illiad-file-share", {"file_share_host"}},
+                         {"illiad-odyssey-outbound", {"odyssey_partner_host"}},
+                         {"illiad-odyssey-to-staff-client", {"staff_client_host"}},
+                         {"illiad-iso-ill-outbound", {"iso_partner_host"}}}));
   // Optional checks that need only variables that are set still run.
   EXPECT_NE(find_check(config, "illiad-rdp"), nullptr);
   EXPECT_NE(find_check(config, "illiad-iso-ill"), nullptr);
@@ -359,6 +388,153 @@ TEST_F(ProfileFile, OnlySkippedChecksIsNothingToRun) {
                                  "are unset); to run none on purpose, set allow_empty = true in [agent]");
   write("site.toml", "[agent]\nallow_empty = true\n[[include]]\nprofile = \"local.toml\"\n");
   EXPECT_EQ(load_error(), "<no error>");
+}
+
+// ---- Vantage roles ------------------------------------------------------------------------
+
+std::set<std::string> check_names(const Config& config) {
+  std::set<std::string> names;
+  for (const auto& check : config.checks) names.insert(check.name);
+  return names;
+}
+
+ConfigOverrides illiad_with_roles(std::vector<std::string> roles) {
+  ConfigOverrides overrides;
+  overrides.profiles = {"illiad"};
+  overrides.vars = {{"sql_host", "db.example.edu"}, {"web_host", "illiad.example.edu"}};
+  overrides.roles = std::move(roles);
+  return overrides;
+}
+
+// `check --profile illiad --role staff-client` runs exactly what a staff PC must reach, and
+// every series says it comes from a staff client.
+TEST(Roles, ARoleLoadsExactlyItsChecks) {
+  const Config staff = parse_config("", "site.toml", builtin_probes(), illiad_with_roles({"staff-client"}));
+  EXPECT_EQ(check_names(staff), (std::set<std::string>{"illiad-sql", "illiad-client-updates", "illiad-web-platform",
+                                                       "illiad-odyssey"}));
+  for (const auto& check : staff.checks) EXPECT_EQ(label(check.labels, "vantage"), "staff-client") << check.name;
+  // Its optional checks with unset variables are still listed; the web server's are not.
+  std::set<std::string> skipped;
+  for (const auto& s : staff.skipped) skipped.insert(s.name);
+  EXPECT_EQ(skipped, (std::set<std::string>{"illiad-z3950", "illiad-file-share"}));
+  EXPECT_EQ(staff.agent.roles, std::vector<std::string>{"staff-client"});
+  // 19 checks in the profile: 4 loaded, 2 skipped for their variables, 13 for other hosts.
+  EXPECT_EQ(staff.left_out_for_roles, 13u);
+
+  const Config web = parse_config("", "site.toml", builtin_probes(), illiad_with_roles({"illiad-web-server"}));
+  EXPECT_EQ(check_names(web), (std::set<std::string>{"illiad-sql", "oclc-webservices", "atlas-update",
+                                                     "oclc-article-exchange"}));
+  // Two roles: the union, and a vantage that names both.
+  const Config both = parse_config("", "site.toml", builtin_probes(), illiad_with_roles({"illiad-web-server", "staff-client"}));
+  EXPECT_EQ(check_names(both).size(), 7u);
+  EXPECT_EQ(both.agent.vantage, "illiad-web-server+staff-client");
+  // No role: every check, as before roles existed, with vantage "any".
+  const Config all = parse_config("", "site.toml", builtin_probes(), illiad_with_roles({}));
+  EXPECT_EQ(all.left_out_for_roles, 0u);
+  EXPECT_EQ(all.agent.vantage, "any");
+  EXPECT_EQ(check_names(all).size(), 10u);
+  EXPECT_TRUE(std::all_of(all.checks.begin(), all.checks.end(),
+                          [](const CheckConfig& c) { return label(c.labels, "vantage") == "any"; }));
+}
+
+// A host asks only for the variables of its own checks: the web server has no use for the
+// web_host its staff clients reach, and the outside host none for the SQL Server.
+TEST(Roles, OnlyTheRolesChecksNeedTheirVariables) {
+  ConfigOverrides web;
+  web.profiles = {"illiad"};
+  web.vars = {{"sql_host", "db.example.edu"}};
+  web.roles = {"illiad-web-server"};
+  EXPECT_EQ(error_of("", web), "<no error>");
+  web.roles = {"staff-client"};
+  EXPECT_NE(error_of("", web).find("needs web_host"), std::string::npos) << error_of("", web);
+  ConfigOverrides outside;
+  outside.profiles = {"illiad"};
+  outside.vars = {{"web_host", "illiad.example.edu"}};
+  outside.roles = {"outside"};
+  EXPECT_EQ(error_of("", outside), "<no error>");
+}
+
+// The Talis profile splits across two hosts: the watch on the catalogue host, the Init from
+// outside the firewall.
+TEST(Roles, WatchesFollowTheirRolesToo) {
+  ConfigOverrides talis;
+  talis.profiles = {"talis-courseflow"};
+  talis.vars = {{"catalogue_host", "opac.example.edu"}};
+  talis.roles = {"catalogue-host"};
+  const Config catalogue = parse_config("", "site.toml", builtin_probes(), talis);
+  EXPECT_TRUE(catalogue.checks.empty());
+  ASSERT_EQ(catalogue.inbound.size(), 1u);
+  EXPECT_EQ(label(catalogue.inbound[0].labels, "vantage"), "catalogue-host");
+  talis.roles = {"outside"};
+  const Config outside = parse_config("", "site.toml", builtin_probes(), talis);
+  EXPECT_EQ(check_names(outside), std::set<std::string>{"talis-catalogue-z3950"});
+  EXPECT_TRUE(outside.inbound.empty());
+}
+
+// Hand-written checks: run_from filters them like a profile's; one without it runs everywhere.
+TEST(Roles, ASitesOwnChecksMayNameRoles) {
+  const std::string text = R"([agent]
+roles = ["staff-client"]
+
+[[check]]
+name = "printer"
+probe = "tcp"
+target = "printer.example.edu:9100"
+run_from = ["staff-client"]
+
+[[check]]
+name = "backup"
+probe = "tcp"
+target = "backup.example.edu:22"
+run_from = ["sql-server"]
+
+[[check]]
+name = "gateway"
+probe = "tcp"
+target = "gw.example.edu:22"
+)";
+  const Config config = parse_config(text, "site.toml");
+  EXPECT_EQ(check_names(config), (std::set<std::string>{"printer", "gateway"}));
+  EXPECT_EQ(config.left_out_for_roles, 1u);
+  EXPECT_EQ(config.roles_named, (std::vector<std::string>{"sql-server", "staff-client"}));
+  // --role replaces [agent] roles.
+  ConfigOverrides sql;
+  sql.roles = {"sql-server"};
+  EXPECT_EQ(check_names(parse_config(text, "site.toml", builtin_probes(), sql)),
+            (std::set<std::string>{"backup", "gateway"}));
+  // [agent] vantage names this host in the label; the roles still choose the checks.
+  const Config named = parse_config("[agent]\nvantage = \"staff-pc-3\"\n" + text.substr(text.find("\n\n")), "site.toml",
+                                    builtin_probes(), sql);
+  EXPECT_EQ(named.agent.vantage, "staff-pc-3");
+  for (const auto& check : named.checks) EXPECT_EQ(label(check.labels, "vantage"), "staff-pc-3");
+}
+
+// Every mistake names the known roles, and where it was made.
+TEST(Roles, EveryRoleMistakeNamesTheKnownRoles) {
+  const std::string known = "illiad-web-server, staff-client, sql-server, catalogue-host, ill-server, outside";
+  EXPECT_EQ(error_of("", illiad_with_roles({"staff"})), "--role staff: unknown role (known: " + known + ")");
+  EXPECT_EQ(error_of("", illiad_with_roles({"sql-server"})),
+            "--role sql-server: role \"sql-server\": no check or watch in this config runs from it (they run from: "
+            "illiad-web-server, outside, staff-client; every role: " + known + ")");
+  EXPECT_EQ(error_of("[agent]\nroles = [\"staff-client\", \"webserver\"]\n"),
+            "site.toml:2:26: [agent]: roles: unknown role \"webserver\" (known: " + known + ")");
+  EXPECT_EQ(error_of("[agent]\nroles = []\n"),
+            "site.toml:2:9: [agent]: roles must be a list of one or more roles (" + known + ")");
+  EXPECT_EQ(error_of("[agent]\nroles = [\"outside\"]\n[[include]]\nprofile = \"bookwhere\"\nvars = { egress_host = \"e.example.org\" }\n"),
+            "site.toml:2:9: [agent]: roles: role \"outside\": no check or watch in this config runs from it (they run from: "
+            "staff-client; every role: " + known + ")");
+  EXPECT_EQ(error_of("[[check]]\nname = \"a\"\nprobe = \"tcp\"\ntarget = \"a.example.edu:1\"\nrun_from = [\"staf-client\"]\n"),
+            "site.toml:5:13: check \"a\": run_from: unknown role \"staf-client\" (known: " + known + ")");
+  EXPECT_EQ(error_of("[[check]]\nname = \"a\"\nprobe = \"tcp\"\ntarget = \"a.example.edu:1\"\nrun_from = \"outside\"\n"),
+            "site.toml:5:12: check \"a\": run_from must be a list of one or more roles (" + known + ")");
+  EXPECT_EQ(error_of("[agent]\nlabels = { vantage = \"x\" }\n"),
+            "site.toml:2:12: [agent]: label name \"vantage\" is set by the agent: write vantage = \"...\" in [agent]");
+  EXPECT_EQ(error_of("[agent]\nvantage = \"\"\n"), "site.toml:2:11: [agent]: key \"vantage\": must be 1 to 64 characters");
+  // Roles that leave nothing to run say so, rather than starting an agent that tests nothing.
+  EXPECT_EQ(error_of("[agent]\nroles = [\"outside\"]\n[[check]]\nname = \"a\"\nprobe = \"tcp\"\ntarget = \"a.example.edu:1\"\n"
+                     "run_from = [\"staff-client\"]\n[[check]]\nname = \"b\"\nprobe = \"tcp\"\ntarget = \"b.example.edu:1\"\n"
+                     "run_from = [\"outside\", \"staff-client\"]\nrequired = false\n"),
+            "<no error>");
 }
 
 }  // namespace

@@ -74,6 +74,7 @@ TEST(ServiceCommandLine, QuotesTheExecutableAndCarriesEverySetting) {
   settings.listen = "0.0.0.0:9470";
   settings.profiles = {"illiad", "rapido-iso"};
   settings.vars = {"sql_host=illiad db"};
+  settings.roles = {"staff-client"};
   settings.log_file = "C:\\ProgramData\\connectivity-agent\\agent.log";
   settings.web_enable_lifecycle = true;
   const std::string line =
@@ -95,6 +96,8 @@ TEST(ServiceCommandLine, QuotesTheExecutableAndCarriesEverySetting) {
                                              "rapido-iso",
                                              "--var",
                                              "sql_host=illiad db",
+                                             "--role",
+                                             "staff-client",
                                              "--log-file",
                                              "C:\\ProgramData\\connectivity-agent\\agent.log",
                                              "--web.enable-lifecycle"};

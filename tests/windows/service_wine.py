@@ -191,7 +191,7 @@ def check_msi_tables():
     add, delete = actions.get("AddFirewallRule", []), actions.get("DeleteFirewallRule", [])
     # 18 (an installed file run with arguments) + 1024 (deferred) + 2048 (no impersonation), and
     # for the delete 64 (its failure is ignored: removal goes on).
-    expect(add[1:4] == ["3090", "AgentExe", "service firewall add [CONFIG_FLAG] [LISTEN_FLAG] [PROFILES_FLAG] [VARS_FLAG]"],
+    expect(add[1:4] == ["3090", "AgentExe", "service firewall add [CONFIG_FLAG] [LISTEN_FLAG] [PROFILES_FLAG] [VARS_FLAG] [ROLES_FLAG]"],
            "firewall rule added by the agent itself, deferred, elevated, its failure failing the install", str(add))
     expect(delete[1:4] == ["3154", "AgentExe", "service firewall delete"],
            "firewall rule deleted by the agent at removal, deferred, elevated", str(delete))
@@ -209,7 +209,7 @@ def check_msi_tables():
     expect(registry.get("EventMessageFile") == "[System64Folder]EventCreate.exe" and registry.get("TypesSupported") == "#7",
            "the event source's message file is the system's EventCreate.exe", str(registry))
     secure = {row[0]: row[1] for row in msi_table(MSI, "Property")}.get("SecureCustomProperties", "")
-    expect(all(p in secure.split(";") for p in ("LISTEN", "CONFIG", "PROFILES", "VARS")),
+    expect(all(p in secure.split(";") for p in ("LISTEN", "CONFIG", "PROFILES", "VARS", "ROLES")),
            "the install properties are secure (they reach the elevated install)", secure)
 
 
@@ -254,13 +254,13 @@ def write(path, text):
 
 
 def check_msi_install(prefix, port, site_config, log):
-    print("== msiexec /i /qn with LISTEN, CONFIG, PROFILES, VARS and LOG_FILE")
+    print("== msiexec /i /qn with LISTEN, CONFIG, PROFILES, VARS, ROLES and LOG_FILE")
     started = time.monotonic()
     # Wine's netsh is a stub that prints the arguments it was given on its debug channel: the
     # rule the install asked for, though no firewall exists to hold it.
     result = prefix.run("msiexec", "/i", windows_path(MSI), "/qn", f"LISTEN=127.0.0.1:{port}",
                         f"CONFIG={windows_path(site_config)}", "PROFILES=illiad",
-                        "VARS=sql_host=127.0.0.1;web_host=127.0.0.1", f"LOG_FILE={windows_path(log.path)}",
+                        "VARS=sql_host=127.0.0.1;web_host=127.0.0.1", "ROLES=staff-client", f"LOG_FILE={windows_path(log.path)}",
                         timeout=300, debug="-all,fixme+netsh")
     expect(result.returncode == 0, f"silent install exits 0 ({time.monotonic() - started:.1f} s)",
            f"exit {result.returncode}: " + result.stderr[-2000:])
@@ -273,7 +273,8 @@ def check_msi_install(prefix, port, site_config, log):
            str(values))
     expect("connectivity-agent.exe" in image and "--windows-service" in image and f"--listen 127.0.0.1:{port}" in image
            and f'--config "{windows_path(site_config)}"' in image and '--profile "illiad"' in image
-           and '--var "sql_host=127.0.0.1;web_host=127.0.0.1"' in image and "--log-file" in image,
+           and '--var "sql_host=127.0.0.1;web_host=127.0.0.1"' in image and '--role "staff-client"' in image
+           and "--log-file" in image,
            "its command line carries every property as its flag", image)
     expect(os.path.isfile(prefix.c_drive("Program Files", "connectivity-agent", "connectivity-agent.exe")),
            "the .exe is under Program Files")
@@ -289,6 +290,9 @@ def check_msi_install(prefix, port, site_config, log):
     expect(status == 200, "/metrics answers from Linux", text[:300])
     expect(metric(text, "connectivity_up", 'check="illiad-sql"') == 0.0,
            "the VARS reached the profile: connectivity_up{check=\"illiad-sql\"} is 0 for 127.0.0.1:1433, where nothing listens")
+    expect(re.search(r'^connectivity_up\{check="illiad-sql",[^}]*vantage="staff-client"[^}]*\} 0$', text, re.M) is not None
+           and metric(text, "connectivity_up", 'check="oclc-webservices"') is None,
+           "ROLES reached the service: a staff client's checks only, each labelled vantage=\"staff-client\"", text[:1500])
 
 
 def check_stop_start_reload(prefix, port, site_config, log):
