@@ -385,7 +385,7 @@ Config parse_config(std::string_view text, const std::string& source_name, const
     const toml::node* agent_table = root.get("agent");
     const toml::node* roles_node = agent_table && agent_table->is_table() ? agent_table->as_table()->get("roles") : nullptr;
     if (overrides.roles.empty() && roles_node) throw_config_error(roles_node->source(), "[agent]: roles: " + message);
-    throw ConfigError("--role " + role + ": " + message);
+    throw ConfigError(std::string("--role ").append(role).append(": ").append(message));
   }
 
   for (const auto& [key, node] : root) {
