@@ -42,6 +42,18 @@ std::optional<std::chrono::milliseconds> read_duration(ConfigTable& table, std::
   return parsed;
 }
 
+// confirm_runs, or the older confirm_failures (false is confirm_runs = 0, true is `when_true`);
+// both in one table is a contradiction waiting to happen, so it is an error.
+std::optional<unsigned> read_confirm_runs(ConfigTable& table, unsigned when_true) {
+  const auto runs = table.integer_in_range("confirm_runs", 0, kMostConfirmRuns);
+  const auto confirm = table.boolean("confirm_failures");
+  if (runs && confirm)
+    table.fail("confirm_failures", "set confirm_runs or confirm_failures, not both (confirm_runs = 0 is confirm_failures = false)");
+  if (runs) return static_cast<unsigned>(*runs);
+  if (confirm) return *confirm ? when_true : 0U;
+  return std::nullopt;
+}
+
 Labels read_labels(ConfigTable& table, std::string_view key) {
   Labels out;
   const toml::node* node = table.get(key);
@@ -90,7 +102,7 @@ AgentSettings parse_agent(const toml::table& root) {
   }
   if (auto v = read_duration(reader, "interval", kLongestInterval)) agent.interval = *v;
   if (auto v = read_duration(reader, "timeout", kLongestTimeout)) agent.timeout = *v;
-  if (auto v = reader.boolean("confirm_failures")) agent.confirm_failures = *v;
+  if (auto v = read_confirm_runs(reader, kDefaultConfirmRuns)) agent.confirm_runs = *v;
   if (auto v = read_duration(reader, "confirm_delay", kLongestConfirmDelay)) agent.confirm_delay = *v;
   agent.labels = read_labels(reader, "labels");
   if (auto v = reader.integer_in_range("max_concurrent_probes", 1, kMaxConcurrentProbes))
@@ -155,8 +167,26 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
   }
   check.labels = merge_labels(agent.labels, read_labels(named, "labels"));
   check.required = named.boolean("required").value_or(true);
-  check.confirm_failures = named.boolean("confirm_failures").value_or(agent.confirm_failures);
+  check.confirm_runs =
+      read_confirm_runs(named, agent.confirm_runs > 0 ? agent.confirm_runs : kDefaultConfirmRuns).value_or(agent.confirm_runs);
   check.confirm_delay = agent.confirm_delay;
+  // The re-runs never delay the next scheduled run: those that could not end before it (after
+  // a failure that took the whole timeout) are not started, and each one missing multiplies
+  // the false-alarm rate on a lossy path by the loss rate's inverse.
+  if (check.confirm_runs > 0) {
+    const auto needed = 2 * check.timeout + check.confirm_runs * check.confirm_delay;
+    if (needed > check.interval) {
+      const auto fit = check.interval < 2 * check.timeout
+                           ? 0
+                           : (check.interval - 2 * check.timeout) / check.confirm_delay;
+      named.warn(table.get("interval") ? "interval" : "timeout",
+                 "the interval " + format_duration(check.interval) + " leaves room for " + std::to_string(fit) + " of " +
+                     std::to_string(check.confirm_runs) + " confirmation re-runs after a failure that takes the whole timeout " +
+                     format_duration(check.timeout) + " (they need 2 x timeout + confirm_runs x confirm_delay = " +
+                     format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(needed)) +
+                     "): a failure is reported after fewer re-runs, so a lossy path raises more false alarms");
+    }
+  }
 
   // Probe-specific keys live in a sub-table named after the kind, e.g. [check.tcp].
   const toml::node* options_node = named.get(check.kind->name);
@@ -172,7 +202,8 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
   ConfigTable options(options_table, options_node ? options_node->source() : table.source(), named.context());
   check.probe = check.kind->make(options);
   options.finish();
-  check.warnings = options.warnings();
+  check.warnings = named.warnings();
+  check.warnings.insert(check.warnings.end(), options.warnings().begin(), options.warnings().end());
   named.finish();
   return check;
 }
@@ -255,7 +286,7 @@ std::string CheckConfig::series_key() const {
 
 bool CheckConfig::same_schedule_as(const CheckConfig& other) const {
   return series_key() == other.series_key() && interval == other.interval && timeout == other.timeout &&
-         required == other.required && confirm_failures == other.confirm_failures &&
+         required == other.required && confirm_runs == other.confirm_runs &&
          confirm_delay == other.confirm_delay && options_text == other.options_text;
 }
 

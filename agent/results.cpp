@@ -102,7 +102,7 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
   return transition;
 }
 
-void ResultsStore::record_unconfirmed_failure(const std::string& series_key, const RunRecord& run) {
+void ResultsStore::record_run_only(const std::string& series_key, const RunRecord& run) {
   std::lock_guard lock(mutex_);
   if (CheckSeries* found = find(series_key)) count_run(*found, run);
 }

@@ -50,7 +50,7 @@ struct CheckSeries {
   double last_run_timestamp = 0;
   double last_success_timestamp = 0;  // 0 until the first success
   std::uint64_t results = 0;             // runs that set the state (record())
-  std::uint64_t transient_failures = 0;  // held-back failures that the re-run contradicted
+  std::uint64_t transient_failures = 0;  // held-back failures that a re-run contradicted
 };
 
 enum class Transition { none, first_result, went_up, went_down };
@@ -64,9 +64,10 @@ class ResultsStore {
   // `confirms` marks the re-run of a held-back failure: when it succeeded, the failure was
   // transient.
   Transition record(const std::string& series_key, const RunRecord& run, bool confirms = false);
-  // A failed run held back until a re-run confirms it: it counts among the runs by result and
-  // in the latency histogram, but leaves the check's state (up, last result, facts) as it was.
-  void record_unconfirmed_failure(const std::string& series_key, const RunRecord& run);
+  // A run that does not set the check's state: a failure held back until re-runs confirm it,
+  // or a confirmation re-run other than the one whose result stands. It counts among the runs
+  // by result and in the latency histogram, but leaves up, last result and facts as they were.
+  void record_run_only(const std::string& series_key, const RunRecord& run);
   // Calls `visit` for every series, in series-key order, under the store's lock taken for a
   // batch of series at a time (record() gets its turn between batches). A reload between two
   // batches is seen from the next batch on; every series visited is whole.

@@ -295,10 +295,11 @@ int validate_command(const std::optional<std::string>& path, const ConfigOverrid
     const std::string source = path ? *path : overrides.profiles.empty() ? std::string(kEmbeddedConfigName) : "<command line>";
     for (const auto& check : config.checks)
       for (const auto& warning : check.warnings) std::fprintf(stderr, "warning: %s\n", warning.text().c_str());
-    std::printf("%s: valid, %zu checks", source.c_str(), config.checks.size());
+    std::printf("%s: valid, %zu check%s", source.c_str(), config.checks.size(), config.checks.size() == 1 ? "" : "s");
     if (!config.inbound.empty())
       std::printf(", %zu inbound watch%s", config.inbound.size(), config.inbound.size() == 1 ? "" : "es");
-    if (!config.skipped.empty()) std::printf(" (%zu optional checks skipped: variables unset)", config.skipped.size());
+    if (!config.skipped.empty())
+      std::printf(" (%zu optional check%s skipped: variables unset)", config.skipped.size(), config.skipped.size() == 1 ? "" : "s");
     std::printf("\n");
     std::string named;
     for (const auto& role : config.roles_named) named += (named.empty() ? "" : ", ") + role;

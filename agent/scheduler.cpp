@@ -11,6 +11,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <iterator>
+#include <memory>
+#include <vector>
 #include <utility>
 #include <boost/asio/post.hpp>
 #include <variant>
@@ -224,6 +227,35 @@ asio::awaitable<std::optional<RunRecord>> Scheduler::run_limited(std::shared_ptr
   co_return run;
 }
 
+asio::awaitable<std::vector<RunRecord>> Scheduler::rerun(std::shared_ptr<Job> job, Clock::time_point failed_at,
+                                                         unsigned index, unsigned last,
+                                                         std::shared_ptr<bool> contradicted) {
+  using namespace asio::experimental::awaitable_operators;
+  std::vector<RunRecord> runs;
+  asio::steady_timer timer(io_);
+  timer.expires_at(failed_at + index * job->check.confirm_delay);
+  co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (job->stopped || *contradicted) co_return runs;
+
+  auto this_one = [](Scheduler& self, std::shared_ptr<Job> job,
+                     std::shared_ptr<bool> contradicted) -> asio::awaitable<std::optional<RunRecord>> {
+    std::optional<RunRecord> run = co_await self.run_limited(std::move(job), std::nullopt);
+    if (run && run->reason == reason::success) *contradicted = true;
+    co_return run;
+  };
+  if (index == last) {
+    if (auto run = co_await this_one(*this, job, contradicted)) runs.push_back(std::move(*run));
+    co_return runs;
+  }
+  // This re-run and the later ones at once: the next starts at its own time, not after this ends.
+  auto [mine, later] =
+      co_await (this_one(*this, job, contradicted) && rerun(job, failed_at, index + 1, last, contradicted));
+  if (!mine) co_return runs;  // cancelled
+  runs.push_back(std::move(*mine));
+  std::move(later.begin(), later.end(), std::back_inserter(runs));
+  co_return runs;
+}
+
 asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
   const Clock::duration interval = job->check.interval;
   Clock::time_point next = Clock::now() + spread_offset(job->check.name, interval);
@@ -236,24 +268,37 @@ asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
 
     std::optional<RunRecord> run = co_await run_limited(job, scheduled);
     if (!run) co_return;
-    // A check that was up goes down only when a re-run fails too, and only if that re-run can
-    // end before the next scheduled one (it never delays the schedule). The slot is released
-    // during the pause, so a wide outage does not hold the limit idle.
-    const bool confirm = run->reason != reason::success && job->check.confirm_failures && !job->down &&
-                         Clock::now() + job->check.confirm_delay + job->check.timeout <= scheduled + interval;
-    if (confirm) {
-      store_.record_unconfirmed_failure(job->series_key, *run);
-      const std::string first_reason(run->reason);
-      timer.expires_after(job->check.confirm_delay);
-      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (job->stopped) co_return;
-      run = co_await run_limited(job, std::nullopt);
-      if (!run) co_return;
-      if (run->reason == reason::success)
-        log::debug("transient failure: the re-run succeeded", {{"check", job->check.name}, {"reason", first_reason}});
+    // A check that was up goes down only when its re-runs fail too. They overlap, so a failure
+    // that took the whole timeout is confirmed in one more timeout plus the delays, not one
+    // timeout per re-run; and only those that can end before the next scheduled run start (the
+    // schedule is never delayed). The slot is released while they wait, so a wide outage does
+    // not hold the limit idle.
+    bool confirmed = false;
+    if (run->reason != reason::success && !job->down && job->check.confirm_runs > 0) {
+      const Clock::time_point failed_at = Clock::now();
+      unsigned fit = 0;
+      while (fit < job->check.confirm_runs &&
+             failed_at + (fit + 1) * job->check.confirm_delay + job->check.timeout <= scheduled + interval)
+        ++fit;
+      if (fit > 0) {
+        store_.record_run_only(job->series_key, *run);
+        std::vector<RunRecord> reruns = co_await rerun(job, failed_at, 1, fit, std::make_shared<bool>(false));
+        if (job->stopped || reruns.empty()) co_return;
+        // The verdict: a success if any (the failure was transient), else the latest re-run.
+        auto verdict = std::find_if(reruns.begin(), reruns.end(),
+                                    [](const RunRecord& r) { return r.reason == reason::success; });
+        if (verdict == reruns.end())
+          verdict = std::prev(reruns.end());
+        else
+          log::debug("transient failure: a re-run succeeded", {{"check", job->check.name}, {"reason", run->reason}});
+        for (auto it = reruns.begin(); it != reruns.end(); ++it)
+          if (it != verdict) store_.record_run_only(job->series_key, *it);
+        run = std::move(*verdict);
+        confirmed = true;
+      }
     }
 
-    const Transition change = store_.record(job->series_key, *run, confirm);
+    const Transition change = store_.record(job->series_key, *run, confirmed);
     job->down = run->reason != reason::success;
     if (change == Transition::went_down || (change == Transition::first_result && job->down))
       log::warn("check down", {{"check", job->check.name}, {"target", job->check.target.to_string()},

@@ -89,6 +89,11 @@ class Scheduler {
   // scheduler's lag is observed for scheduled runs, not for confirmation re-runs.
   asio::awaitable<std::optional<RunRecord>> run_limited(std::shared_ptr<Job> job,
                                                         std::optional<Clock::time_point> scheduled);
+  // Confirmation re-runs `index` to `last` of a failure at `failed_at`: re-run k starts at
+  // failed_at + k * confirm_delay, whether or not the ones before it have ended, and none starts
+  // once one has succeeded (`contradicted`). Results in start order; empty when cancelled.
+  asio::awaitable<std::vector<RunRecord>> rerun(std::shared_ptr<Job> job, Clock::time_point failed_at, unsigned index,
+                                                unsigned last, std::shared_ptr<bool> contradicted);
 
   asio::io_context& io_;
   ResultsStore& store_;

@@ -331,7 +331,7 @@ def overview():
                 order=["instance", "check", "result", "Value"],
                 overrides=[override("Value", decimals=0, displayName="failed runs")],
                 links=[{"title": "Drill down: ${__data.fields.check}", "url": CHECK_LINK_TABLE}]), 6, 8)
-    b.add(timeseries("Transient failures", "Failed runs that an immediate re-run contradicted (connectivity_transient_failures_total): "
+    b.add(timeseries("Transient failures", "Failed runs that a confirmation re-run contradicted (connectivity_transient_failures_total): "
                      "flapping paths, not outages.",
                      [target(f"sum by (check) (increase(connectivity_transient_failures_total{{{sel}}}[$__rate_interval]))",
                              "{{check}}")], stack=True, bars=True, min_=0), 6, 8)

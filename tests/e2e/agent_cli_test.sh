@@ -280,8 +280,8 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null; then
   if ip netns add "$ns" && ip -n "$ns" link set lo up; then
     start_agent ip netns exec "$ns" "$AGENT" --listen 127.0.0.1:0
     expect "the embedded default starts with no network" test -n "$port"
-    # First runs are spread over the 15 s interval, and a failure is confirmed by a re-run 1 s
-    # later: wait for one (bounded, 35 s).
+    # First runs are spread over the 15 s interval, and a failure is confirmed by four re-runs
+    # 1 s apart: wait for one (bounded, 35 s).
     expect "its hosts are reported down, truthfully (dns_error)" \
       wait_for_line "$work/agent.log" 'msg="check down" check=.* reason=dns_error' 350
     ip netns exec "$ns" curl -sf "http://127.0.0.1:$port/metrics" > "$work/default.txt"

@@ -39,6 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 import dashboard_exprs  # noqa: E402
+from netns import rerun_in_own_namespace  # noqa: E402
 from tds_standin import answer_prelogin  # noqa: E402
 
 AGENT, REPO = sys.argv[1], sys.argv[2]
@@ -82,6 +83,24 @@ def spawn(name, argv, **kw):
     p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **kw)
     CHILDREN.append((name, p))
     return p
+
+
+def stop_children(show_logs):
+    """Terminates every process spawn() started (killing one that lingers) and, for a failed
+    run, prints the tail of each one's log. The tests that import this module share it."""
+    for _, p in CHILDREN:
+        p.terminate()
+    for _, p in CHILDREN:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+    if show_logs:
+        for name, _ in CHILDREN:
+            path = os.path.join(WORK, name + ".log")
+            if os.path.exists(path):
+                print(f"--- {name} log (tail) ---\n{open(path, errors='replace').read()[-1500:]}", flush=True)
 
 
 def listening(port):
@@ -553,21 +572,9 @@ def main():
         check(p.poll() is None, f"{name} still running")
 
 
-def in_own_namespace():
-    """Re-runs this script in a network namespace of its own (root only); returns its exit code."""
-    ns = f"ca-alerting-{os.getpid()}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
-        return subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__), *sys.argv[1:],
-                               "--inside-netns"], timeout=900).returncode
-    finally:
-        subprocess.run(["ip", "netns", "delete", ns])
-
-
 if __name__ == "__main__":
     if ROOT and not INSIDE:
-        sys.exit(in_own_namespace())
+        sys.exit(rerun_in_own_namespace(__file__, "ca-alerting", timeout=900))
     if not ROOT:
         log("not root: no network namespace, so no nft drop outage and no inbound watch")
     try:
@@ -576,18 +583,7 @@ if __name__ == "__main__":
         failures.append(repr(e))
         log(f"FAIL  {e!r}")
     finally:
-        for name, p in CHILDREN:
-            p.terminate()
-        for name, p in CHILDREN:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if failures:
-            for name, _ in CHILDREN:
-                path = os.path.join(WORK, name + ".log")
-                tail = open(path, errors="replace").read()[-1500:]
-                print(f"--- {name} log (tail) ---\n{tail}")
+        stop_children(show_logs=bool(failures))
         shutil.rmtree(WORK, ignore_errors=True)
     print(f"{len(failures)} failure(s)")
     sys.exit(1 if failures else 0)

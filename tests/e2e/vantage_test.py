@@ -421,19 +421,7 @@ def inner():
     except SystemExit:
         pass  # stopped by a signal, already counted: clean up and report as below
     finally:
-        for _, p in shared.CHILDREN:
-            p.terminate()
-        for _, p in shared.CHILDREN:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-        if failures:
-            for name, _ in shared.CHILDREN:
-                path = os.path.join(WORK, name + ".log")
-                if os.path.exists(path):
-                    print(f"--- {name} log (tail) ---\n{open(path, errors='replace').read()[-1500:]}")
+        shared.stop_children(show_logs=bool(failures))
         if os.getppid() != int(TAG):
             remove_namespaces_and_work()  # the outer run died (killed): its clean-up is ours
     shared.log(f"{'FAIL' if failures else 'PASS'}  vantage e2e: {len(failures)} failure(s) in {time.monotonic() - STARTED:.1f}s")

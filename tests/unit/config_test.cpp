@@ -134,8 +134,8 @@ TEST(Config, ParsesAValidConfig) {
   EXPECT_FALSE(v6.required);
   EXPECT_EQ(v6.labels, (Labels{{"site", "main-library"}, {"vantage", "any"}}));
   EXPECT_NE(v6.options_text.find("ipv6"), std::string::npos);
-  // Failures are confirmed by a re-run unless a check or [agent] says otherwise.
-  EXPECT_TRUE(oclc.confirm_failures);
+  // Failures are confirmed by four re-runs, 1 s apart, unless a check or [agent] says otherwise.
+  EXPECT_EQ(oclc.confirm_runs, 4u);
   EXPECT_EQ(oclc.confirm_delay, 1s);
 }
 
@@ -143,7 +143,7 @@ TEST(Config, ConfirmationIsSetForTheAgentAndPerCheck) {
   const Config c = parse_config(R"(
 [agent]
 confirm_delay = "2s"
-confirm_failures = false
+confirm_runs = 2
 [[check]]
 name = "inherits"
 probe = "tcp"
@@ -152,16 +152,65 @@ target = "h:1"
 name = "own"
 probe = "tcp"
 target = "h:2"
+confirm_runs = 0
+[[check]]
+name = "older-key-off"
+probe = "tcp"
+target = "h:3"
+confirm_failures = false
+[[check]]
+name = "older-key-on"
+probe = "tcp"
+target = "h:4"
 confirm_failures = true
 )", "test.toml");
-  ASSERT_EQ(c.checks.size(), 2u);
-  EXPECT_FALSE(c.checks[0].confirm_failures);
-  EXPECT_TRUE(c.checks[1].confirm_failures);
+  ASSERT_EQ(c.checks.size(), 4u);
+  EXPECT_EQ(c.checks[0].confirm_runs, 2u);
+  EXPECT_EQ(c.checks[1].confirm_runs, 0u);
+  EXPECT_EQ(c.checks[2].confirm_runs, 0u);
+  EXPECT_EQ(c.checks[3].confirm_runs, 2u);  // true: as [agent] does
   EXPECT_EQ(c.checks[1].confirm_delay, 2s);
   EXPECT_EQ(parse_config("[agent]\nallow_empty = true\n", "empty.toml").agent.interval, 15s);
+  // [agent] confirm_failures = false turns it off; a check's `true` then means the default.
+  const Config off = parse_config("[agent]\nconfirm_failures = false\n[[check]]\nname = \"a\"\nprobe = \"tcp\"\n"
+                                  "target = \"h:1\"\n[[check]]\nname = \"b\"\nprobe = \"tcp\"\ntarget = \"h:2\"\n"
+                                  "confirm_failures = true\n",
+                                  "off.toml");
+  EXPECT_EQ(off.checks[0].confirm_runs, 0u);
+  EXPECT_EQ(off.checks[1].confirm_runs, 4u);
   CheckConfig toggled = c.checks[1];
-  toggled.confirm_failures = false;
+  toggled.confirm_runs = 1;
   EXPECT_FALSE(toggled.same_schedule_as(c.checks[1]));  // a reload restarts its schedule
+}
+
+TEST(Config, ConfirmationReRunsThatCannotFitTheIntervalAreWarnedAbout) {
+  // 10 s: two 4 s timeouts and four 1 s delays need 12 s; two re-runs fit. The default (15 s,
+  // 5 s, four 1 s) fits exactly and is not warned about.
+  const Config c = parse_config(R"([[check]]
+name = "tight"
+probe = "tcp"
+target = "h:1"
+interval = "10s"
+timeout = "4s"
+[[check]]
+name = "defaults"
+probe = "tcp"
+target = "h:2"
+[[check]]
+name = "not-confirming"
+probe = "tcp"
+target = "h:3"
+interval = "1s"
+timeout = "1s"
+confirm_runs = 0
+)", "test.toml");
+  ASSERT_EQ(c.checks[0].warnings.size(), 1u);
+  EXPECT_EQ(c.checks[0].warnings[0].text(),
+            "test.toml:5:12: check \"tight\": key \"interval\": the interval 10s leaves room for 2 of 4 confirmation "
+            "re-runs after a failure that takes the whole timeout 4s (they need 2 x timeout + confirm_runs x "
+            "confirm_delay = 12s): a failure is reported after fewer re-runs, so a lossy path raises more false alarms");
+  EXPECT_TRUE(c.checks[1].warnings.empty());
+  EXPECT_TRUE(c.checks[2].warnings.empty());
 }
 
 TEST(Config, EveryErrorNamesFileLineColumnAndKey) {
@@ -197,6 +246,9 @@ TEST(Config, EveryErrorNamesFileLineColumnAndKey) {
       {"zero duration", head + "target = \"h:1\"\ninterval = \"0s\"\n", "key \"interval\": must be greater than zero"},
       {"zero confirm delay", "[agent]\nconfirm_delay = \"0s\"\n", "test.toml:2:17: [agent]: key \"confirm_delay\": must be greater than zero"},
       {"confirm not a boolean", head + "target = \"h:1\"\nconfirm_failures = 1\n", "test.toml:5:20: check \"a\": key \"confirm_failures\": must be true or false"},
+      {"too many confirmation re-runs", "[agent]\nconfirm_runs = 11\n", "test.toml:2:16: [agent]: key \"confirm_runs\""},
+      {"negative confirmation re-runs", head + "target = \"h:1\"\nconfirm_runs = -1\n", "test.toml:5:16: check \"a\": key \"confirm_runs\""},
+      {"both confirmation keys", head + "target = \"h:1\"\nconfirm_runs = 2\nconfirm_failures = true\n", "test.toml:6:20: check \"a\": key \"confirm_failures\": set confirm_runs or confirm_failures, not both"},
   };
   for (const auto& c : cases) {
     const std::string message = error_of(c.text);

@@ -321,7 +321,7 @@ std::uint64_t runs_with(const CheckSeries& s, std::string_view result) {
   return it == s.reasons.end() ? 0 : s.runs_by_reason[static_cast<std::size_t>(it - s.reasons.begin())];
 }
 
-TEST(Scheduler, AFailureThatTheReRunContradictsLeavesTheCheckUp) {
+TEST(Scheduler, AFailureThatAReRunContradictsLeavesTheCheckUp) {
   Harness h;
   Observations seen;
   auto check = confirming_check("blip", seen, {reason::timeout, reason::success});
@@ -334,11 +334,29 @@ TEST(Scheduler, AFailureThatTheReRunContradictsLeavesTheCheckUp) {
   EXPECT_EQ(s->transient_failures, 1u);
   EXPECT_EQ(runs_with(*s, reason::timeout), 1u);  // the lost run still counts by its result
   EXPECT_EQ(runs_with(*s, reason::success), 1u);
+  // The first re-run succeeded: the other three never start.
   ASSERT_EQ(seen.starts.size(), 2u);
   EXPECT_GE(seen.starts[1] - seen.starts[0], 30ms);  // the re-run waits its delay
 }
 
-TEST(Scheduler, AFailureTheReRunConfirmsTakesTheCheckDown) {
+TEST(Scheduler, OneSuccessAmongTheReRunsKeepsTheCheckUp) {
+  Harness h;
+  Observations seen;
+  // Up, then a failure whose first two re-runs fail as well and whose third succeeds.
+  auto check = confirming_check("lossy", seen,
+                                {reason::success, reason::timeout, reason::timeout, reason::refused, reason::success});
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 2; }, 5s));
+  const auto* s = h.series("lossy");
+  ASSERT_NE(s, nullptr);
+  EXPECT_TRUE(s->up);
+  EXPECT_EQ(s->transient_failures, 1u);
+  EXPECT_EQ(runs_with(*s, reason::timeout), 2u);
+  EXPECT_EQ(runs_with(*s, reason::refused), 1u);
+  EXPECT_EQ(seen.starts.size(), 5u);  // the fourth re-run is not started
+}
+
+TEST(Scheduler, AFailureEveryReRunConfirmsTakesTheCheckDown) {
   Harness h;
   Observations seen;
   auto check = confirming_check("outage", seen, {reason::success, reason::refused});
@@ -349,8 +367,36 @@ TEST(Scheduler, AFailureTheReRunConfirmsTakesTheCheckDown) {
   EXPECT_FALSE(s->up);
   EXPECT_EQ(s->last_reason, reason::refused);
   EXPECT_EQ(s->transient_failures, 0u);
-  EXPECT_EQ(runs_with(*s, reason::refused), 2u);  // the failed run and its confirmation
-  EXPECT_EQ(seen.starts.size(), 3u);
+  EXPECT_EQ(runs_with(*s, reason::refused), 5u);  // the failed run and its four re-runs
+  EXPECT_EQ(seen.starts.size(), 6u);
+}
+
+TEST(Scheduler, TheLatestReRunsResultStands) {
+  Harness h;
+  Observations seen;
+  // Timeouts, then the last re-run is refused: the port is now closed, which is the news.
+  auto check = confirming_check("changing", seen,
+                                {reason::success, reason::timeout, reason::timeout, reason::timeout, reason::timeout,
+                                 reason::refused});
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 2; }, 5s));
+  EXPECT_FALSE(h.series("changing")->up);
+  EXPECT_EQ(h.series("changing")->last_reason, reason::refused);
+}
+
+TEST(Scheduler, ReRunsOverlapInsteadOfWaitingForEachOther) {
+  Harness h;
+  Observations seen;
+  // Never answers: each run takes the whole 50 ms timeout, re-runs start 10 ms apart.
+  auto check = scripted_check("silent", std::make_shared<ScriptedProbe>(seen, std::nullopt), 500ms, 50ms);
+  check.confirm_delay = 10ms;
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }, 5s));
+  EXPECT_FALSE(h.series("silent")->up);
+  EXPECT_EQ(seen.starts.size(), 5u);
+  EXPECT_EQ(seen.cancelled, 5);
+  // All four re-runs were in flight together: one after another, at most one would be.
+  EXPECT_EQ(seen.max_running, 4);
 }
 
 TEST(Scheduler, ACheckAlreadyDownIsNotReRun) {
@@ -359,20 +405,35 @@ TEST(Scheduler, ACheckAlreadyDownIsNotReRun) {
   auto check = confirming_check("dead", seen, {reason::refused});
   h.scheduler->apply({check});
   ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 3; }, 5s));
-  // The first slot confirms (two runs); every later slot runs once.
-  EXPECT_EQ(seen.starts.size(), 4u);
-  EXPECT_EQ(runs_with(*h.series("dead"), reason::refused), 4u);
+  // The first slot confirms (five runs); every later slot runs once.
+  EXPECT_EQ(seen.starts.size(), 7u);
+  EXPECT_EQ(runs_with(*h.series("dead"), reason::refused), 7u);
 }
 
 TEST(Scheduler, WithoutConfirmationOneFailureTakesTheCheckDown) {
   Harness h;
   Observations seen;
   auto check = confirming_check("unconfirmed", seen, {reason::timeout, reason::success});
-  check.confirm_failures = false;
+  check.confirm_runs = 0;
   h.scheduler->apply({check});
   ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
   EXPECT_FALSE(h.series("unconfirmed")->up);
   EXPECT_EQ(seen.starts.size(), 1u);
+}
+
+TEST(Scheduler, OnlyTheReRunsThatEndBeforeTheNextSlotStart) {
+  Harness h;
+  Observations seen;
+  // An instant failure, 40 ms apart, 50 ms timeout, 200 ms interval: re-runs ending at 90, 130
+  // and 170 ms fit, the fourth (210 ms) would delay the next run and is not started.
+  auto check = confirming_check("narrow", seen, {reason::refused});
+  check.interval = 200ms;
+  check.confirm_delay = 40ms;
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
+  EXPECT_FALSE(h.series("narrow")->up);
+  EXPECT_EQ(seen.starts.size(), 4u);
+  EXPECT_EQ(h.health.skipped_runs.load(), 0u);
 }
 
 TEST(Scheduler, NoReRunWhenItCouldNotEndBeforeTheNextSlot) {
@@ -411,6 +472,44 @@ std::string name_scheduled_within(Clock::duration slot, Clock::duration interval
     if (spread_offset(name, interval) < slot) return name;
   }
   throw std::logic_error("no early name");
+}
+
+// Fails at once the first time, then never answers (until cancelled).
+class FailsThenHangsProbe final : public Probe {
+ public:
+  explicit FailsThenHangsProbe(Observations& seen) : seen_(seen) {}
+  asio::awaitable<ProbeResult> run(ProbeContext& ctx) const override {
+    const bool first = seen_.starts.empty();
+    seen_.starts.push_back(Clock::now());
+    ctx.begin_phase("work");
+    if (first) co_return ProbeResult{reason::refused, "scripted"};
+    seen_.max_running = std::max(seen_.max_running, ++seen_.running);
+    asio::steady_timer forever(ctx.executor(), Clock::time_point::max());
+    co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+    --seen_.running;
+    ++seen_.cancelled;
+    co_return ProbeResult{reason::timeout, "cancelled"};
+  }
+
+ private:
+  Observations& seen_;
+};
+
+// SIGTERM while a failure is being confirmed: the re-runs in flight (here with a 20 s timeout)
+// are cancelled, the loop ends, and nothing is recorded.
+TEST(Scheduler, StoppingDuringReRunsCancelsThemAndEndsTheLoop) {
+  Harness h;
+  Observations seen;
+  auto check = scripted_check(name_scheduled_within(100ms, 60s), std::make_shared<FailsThenHangsProbe>(seen), 60s, 20s);
+  check.confirm_delay = 10ms;
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return seen.running == 4; }, 5s));
+  bool ended = false;
+  h.scheduler->stop([&] { ended = true; });
+  ASSERT_TRUE(h.run_until([&] { return ended; }, 5s));  // far sooner than the re-runs' 20 s timeout
+  EXPECT_EQ(seen.running, 0);
+  EXPECT_EQ(seen.cancelled, 4);
+  EXPECT_EQ(h.store.runs(check.series_key()), 0u);  // nothing recorded from a stopped check
 }
 
 // An http check whose probe is busy reading a body that never ends, as fast as it can.
