@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   agent_flags.add_to(app, "TOML config file (default: the embedded ILLiad essentials, or only the --profile list)");
   // Checked as the config's `listen` is, so a bad address is a usage error (exit 2), not a
   // failure to start (exit 1).
-  app.add_option("--listen", options.listen, "HTTP listen address host:port, overrides [agent].listen")
+  // --web.listen-address: the name Prometheus' own exporters use, so an admin's habit works.
+  app.add_option("--listen,--web.listen-address", options.listen, "HTTP listen address host:port, overrides [agent].listen")
       ->check([](const std::string& listen) { return listen_address_problem(listen).value_or(""); });
   app.add_flag("--web.enable-lifecycle", options.web_enable_lifecycle, kLifecycleHelp);
   app.add_option("--log-level", log_level, "debug, info, warn or error")

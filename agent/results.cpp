@@ -126,6 +126,11 @@ std::size_t ResultsStore::size() const {
   return series_.size();
 }
 
+bool ResultsStore::all_have_run() const {
+  std::lock_guard lock(mutex_);
+  return std::all_of(series_.begin(), series_.end(), [](const auto& entry) { return entry.second->has_run; });
+}
+
 std::uint64_t ResultsStore::runs(const std::string& series_key) const {
   std::lock_guard lock(mutex_);
   auto it = series_.find(series_key);

@@ -73,6 +73,8 @@ class ResultsStore {
   // batches is seen from the next batch on; every series visited is whole.
   void visit(const std::function<void(const CheckSeries&)>& visit) const;
   std::size_t size() const;
+  // Whether every configured check has a result (a store with none has nothing to wait for).
+  bool all_have_run() const;
   // Results recorded for one check (record(), not held-back failures): tests wait on this.
   std::uint64_t runs(const std::string& series_key) const;
   // Blocks until runs(series_key) >= count or `limit` passes; returns whether it got there.

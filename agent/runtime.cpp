@@ -113,7 +113,10 @@ Agent::Agent(AgentOptions options)
   http_ = std::make_unique<HttpServer>(listen_, HttpRoutes{
       .metrics = [this] { return renderer_->run(std::chrono::seconds(60)).value_or(nullptr); },
       .reload = [this] { return reload(); },
-      .lifecycle = options_.web_enable_lifecycle});
+      .lifecycle = options_.web_enable_lifecycle,
+      // Ready the first time every configured check has a result, and from then on: a check a
+      // reload adds does not make a running agent unready.
+      .ready = [this] { return ready_ || (ready_ = store_.all_have_run()); }});
   scheduler_->apply(config.checks);
   inbound_.apply(config.inbound);
   health_.last_reload_successful = true;
@@ -262,6 +265,7 @@ std::shared_ptr<const std::string> Agent::render_now() {
     auto text = std::make_shared<std::string>();
     text->reserve(last_render_size_ + last_render_size_ / 8);  // grown once, not by doubling
     render_text_exposition(*collector_, *text);
+    render_text_exposition(process_collector_, *text);
     last_render_size_ = text->size();
 #if defined(__GLIBC__)
     // The metric families built for the text are freed by now, but glibc keeps the pages in

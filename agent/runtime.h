@@ -9,6 +9,7 @@
 #include "agent/results.h"
 #include "agent/scheduler.h"
 #include "exporters/http_server.h"
+#include "exporters/process_metrics.h"
 #include "exporters/prometheus_exposition.h"
 #include "probes/resolver.h"
 
@@ -85,6 +86,8 @@ class Agent {
   std::unique_ptr<Scheduler> scheduler_;
   InboundWatches inbound_;
   std::shared_ptr<ExpositionCollector> collector_;
+  ProcessCollector process_collector_;  // process_* series, read at each scrape
+  std::atomic<bool> ready_{false};      // GET /-/ready: latched once the first round has run
   // Each on a thread of its own, shared by concurrent requests: a reload parses the config
   // there (not on the io thread, which runs the probes), and a scrape renders there, so the
   // rendering's memory is one thread's, however many web workers have served a scrape.

@@ -54,7 +54,7 @@ constexpr std::string_view kLifecycleDisabled =
 
 constexpr std::string_view kIndex =
     "<!doctype html><title>connectivity-agent</title><h1>connectivity-agent</h1>"
-    "<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/-/healthy\">Health</a></p>\n";
+    "<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/-/healthy\">Health</a> &middot; <a href=\"/-/ready\">Ready</a></p>\n";
 
 // Sets the stack size of threads created without one (as CivetWeb creates its workers) for
 // its own lifetime. Nothing else in the agent starts threads meanwhile. With glibc only:
@@ -106,6 +106,7 @@ Route route_of(std::string_view path) {
   if (path == "/") return Route::index;
   if (path == "/metrics") return Route::metrics;
   if (path == "/-/healthy") return Route::healthy;
+  if (path == "/-/ready") return Route::ready;
   if (path == "/-/reload") return Route::reload;
   return Route::not_found;
 }
@@ -139,6 +140,13 @@ class HttpServer::Handlers : public CivetHandler {
         break;
       case Route::healthy:
         if (allowed(conn, method, Method::get, "GET, HEAD")) respond(conn, 200, "text/plain", "OK\n");
+        break;
+      case Route::ready:
+        if (!allowed(conn, method, Method::get, "GET, HEAD")) break;
+        if (!routes_.ready || routes_.ready())
+          respond(conn, 200, "text/plain", "ready\n");
+        else
+          respond(conn, 503, "text/plain", "not ready: the first round of checks has not run yet\n");
         break;
       case Route::metrics:
         if (allowed(conn, method, Method::get, "GET, HEAD")) metrics(conn);

@@ -1,4 +1,4 @@
-// The agent's HTTP endpoints on CivetWeb: /metrics, /-/healthy, /-/reload (POST), matched by
+// The agent's HTTP endpoints on CivetWeb: /metrics, /-/healthy, /-/ready, /-/reload (POST), matched by
 // exact path. prometheus-cpp's Exposer only serves collectables, so the server is ours and
 // renders with prometheus-cpp's serializer.
 //
@@ -29,6 +29,8 @@ struct HttpRoutes {
   std::function<std::optional<std::string>()> reload;
   // Serve POST /-/reload (--web.enable-lifecycle); without it the path answers 403.
   bool lifecycle = false;
+  // GET /-/ready: 200 when this says so, else 503. Unset: always ready.
+  std::function<bool()> ready;
 };
 
 // The CivetWeb settings, chosen by measurement (README "HTTP endpoints"): enough workers that
@@ -60,7 +62,7 @@ class HttpServer {
 };
 
 // Which route a request goes to: exact paths only (a query string is not part of the path).
-enum class Route { not_found, index, metrics, healthy, reload };
+enum class Route { not_found, index, metrics, healthy, ready, reload };
 Route route_of(std::string_view path);
 
 // Shuts down, both ways, every TCP connection this process accepted on one of `ports` (local

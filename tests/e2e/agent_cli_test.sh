@@ -74,6 +74,9 @@ expect "the error names file:line:col and key" grep -q "bad.toml:5:12: check \"a
 "$AGENT" --config "$work/bad.toml" --listen 127.0.0.1:0 > /dev/null 2> "$work/run.err"
 expect "running with a bad config exits 2" test $? -eq 2
 expect "and logs where" grep -q 'bad.toml:5:12' "$work/run.err"
+"$AGENT" --config "$work/bad.toml" --web.listen-address nowhere > /dev/null 2> "$work/listen.err"
+expect "a bad --web.listen-address exits 2" test $? -eq 2
+expect "and says why" grep -q 'no :port' "$work/listen.err"
 "$AGENT" validate --config "$work/missing.toml" > /dev/null 2>&1
 expect "validate of a missing file exits 2" test $? -eq 2
 : > "$work/empty.toml"
@@ -139,7 +142,8 @@ target = "127.0.0.1:$sql_port"
 interval = "200ms"
 timeout = "200ms"
 TOML
-start_agent "$AGENT" --config "$work/run.toml" --listen 127.0.0.1:0
+# --web.listen-address: the exporters' name for --listen.
+start_agent "$AGENT" --config "$work/run.toml" --web.listen-address 127.0.0.1:0
 expect "agent starts and logs its port" test -n "$port"
 expect "an up check is logged" wait_for_line "$work/agent.log" 'msg="check up" check=open'
 expect "a down check is logged with its reason" wait_for_line "$work/agent.log" 'msg="check down" check=refused .*reason=refused'
@@ -150,6 +154,8 @@ expect "the tds check is up" wait_for_line "$work/agent.log" 'msg="check up" che
 curl -sf "http://127.0.0.1:$port/metrics" > "$work/metrics-sql.txt"
 expect "/metrics describes the SQL Server" grep -q '^connectivity_tds_server_info{check="sql",probe="tds",.*encryption="required",instance_check="not_checked",mars="off",product="SQL Server 2019",version="15.0.4153"} 1' "$work/metrics-sql.txt"
 expect "/-/healthy answers" bash -c "curl -sf http://127.0.0.1:$port/-/healthy | grep -q OK"
+expect "/-/ready answers once the checks have run" bash -c "curl -sf http://127.0.0.1:$port/-/ready | grep -q ready"
+expect "/metrics has the process series" grep -Eq '^process_resident_memory_bytes [0-9]' "$work/metrics.txt"
 
 sed -i 's/name = "refused"/name = "refused-renamed"/' "$work/run.toml"
 kill -HUP "$agent_pid"

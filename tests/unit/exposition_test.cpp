@@ -136,7 +136,43 @@ TEST_F(RunningAgent, HealthIndexAndMethodChecks) {
   EXPECT_EQ(http_request(port_, "GET", "/metrics/foo").status, 404);
   EXPECT_EQ(http_request(port_, "POST", "/-/reload/x").status, 404);
   EXPECT_EQ(http_request(port_, "GET", "/-/healthyx").status, 404);
+  EXPECT_EQ(http_request(port_, "GET", "/-/ready/").status, 404);
   EXPECT_EQ(http_request(port_, "GET", "/metrics?name=x").status, 200);
+}
+
+TEST_F(RunningAgent, ReadyOnlyOnceTheFirstRoundHasRun) {
+  LoopbackListener open;
+  // An hourly check whose first slot is far from the start: nothing has run yet.
+  const std::string hourly = "ready-later";
+  ASSERT_GT(spread_offset(hourly, std::chrono::hours(1)), std::chrono::minutes(1));
+  write_config("[[check]]\nname = \"" + hourly + "\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:" +
+               std::to_string(open.port()) + "\"\ninterval = \"1h\"\n");
+  start();
+  EXPECT_EQ(http_request(port_, "GET", "/-/healthy").status, 200);  // alive, but not ready
+  const auto not_ready = http_request(port_, "GET", "/-/ready");
+  EXPECT_EQ(not_ready.status, 503);
+  EXPECT_NE(not_ready.body.find("first round"), std::string::npos);
+  // A config whose check runs at once: ready when it has, and staying so.
+  write_config(check("open", open.port()));
+  ASSERT_EQ(http_request(port_, "POST", "/-/reload").status, 200);
+  ASSERT_TRUE(wait_for_runs(key("open", open.port()), 1));
+  EXPECT_EQ(http_request(port_, "GET", "/-/ready").status, 200);
+  EXPECT_EQ(http_request(port_, "HEAD", "/-/ready").status, 200);
+  EXPECT_EQ(http_request(port_, "POST", "/-/ready").status, 405);
+  write_config(check("open", open.port()) + "[[check]]\nname = \"" + hourly + "\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:" +
+               std::to_string(open.port()) + "\"\ninterval = \"1h\"\n");
+  ASSERT_EQ(http_request(port_, "POST", "/-/reload").status, 200);
+  EXPECT_EQ(http_request(port_, "GET", "/-/ready").status, 200);  // a check added later does not unready it
+}
+
+TEST_F(RunningAgent, ProcessSeriesAreServed) {
+  write_config("[agent]\nallow_empty = true\n");
+  start();
+  const auto samples = scrape();
+  EXPECT_GT(*value_of(samples, "process_resident_memory_bytes"), 0.0);
+  EXPECT_GE(*value_of(samples, "process_threads"), 2.0);  // the agent runs an io thread and web workers
+  EXPECT_GT(*value_of(samples, "process_start_time_seconds"), 1.7e9);
+  EXPECT_TRUE(value_of(samples, "process_cpu_seconds_total"));
 }
 
 TEST_F(RunningAgent, ReloadEndpointIsOffWithoutLifecycle) {

@@ -26,9 +26,10 @@ TEST(HttpRoute, ExactPathsOnly) {
   EXPECT_EQ(route_of("/"), Route::index);
   EXPECT_EQ(route_of("/metrics"), Route::metrics);
   EXPECT_EQ(route_of("/-/healthy"), Route::healthy);
+  EXPECT_EQ(route_of("/-/ready"), Route::ready);
   EXPECT_EQ(route_of("/-/reload"), Route::reload);
   for (const char* path : {"", "/metricsXYZ", "/metrics/", "/metrics/foo", "/-/reload/x", "/-/reloadx",
-                           "/-/healthyx", "/-/healthy/", "//metrics", "/METRICS", "/index.html", "/-/"})
+                           "/-/healthyx", "/-/healthy/", "/-/readyx", "//metrics", "/METRICS", "/index.html", "/-/"})
     EXPECT_EQ(route_of(path), Route::not_found) << path;
 }
 
