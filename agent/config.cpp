@@ -173,19 +173,14 @@ CheckConfig parse_check(const toml::table& table, std::size_t index, const Agent
   // The re-runs never delay the next scheduled run: those that could not end before it (after
   // a failure that took the whole timeout) are not started, and each one missing multiplies
   // the false-alarm rate on a lossy path by the loss rate's inverse.
-  if (check.confirm_runs > 0) {
+  if (const unsigned fit = check.confirm_runs_that_fit(check.timeout); fit < check.confirm_runs) {
     const auto needed = 2 * check.timeout + check.confirm_runs * check.confirm_delay;
-    if (needed > check.interval) {
-      const auto fit = check.interval < 2 * check.timeout
-                           ? 0
-                           : (check.interval - 2 * check.timeout) / check.confirm_delay;
-      named.warn(table.get("interval") ? "interval" : "timeout",
-                 "the interval " + format_duration(check.interval) + " leaves room for " + std::to_string(fit) + " of " +
-                     std::to_string(check.confirm_runs) + " confirmation re-runs after a failure that takes the whole timeout " +
-                     format_duration(check.timeout) + " (they need 2 x timeout + confirm_runs x confirm_delay = " +
-                     format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(needed)) +
-                     "): a failure is reported after fewer re-runs, so a lossy path raises more false alarms");
-    }
+    named.warn(table.get("interval") ? "interval" : "timeout",
+               "the interval " + format_duration(check.interval) + " leaves room for " + std::to_string(fit) + " of " +
+                   std::to_string(check.confirm_runs) + " confirmation re-runs after a failure that takes the whole timeout " +
+                   format_duration(check.timeout) + " (they need 2 x timeout + confirm_runs x confirm_delay = " +
+                   format_duration(std::chrono::duration_cast<std::chrono::milliseconds>(needed)) +
+                   "): a failure is reported after fewer re-runs, so a lossy path raises more false alarms");
   }
 
   // Probe-specific keys live in a sub-table named after the kind, e.g. [check.tcp].
@@ -282,6 +277,12 @@ std::string CheckConfig::series_key() const {
     key += v;
   }
   return key;
+}
+
+unsigned CheckConfig::confirm_runs_that_fit(std::chrono::steady_clock::duration elapsed) const {
+  const auto room = interval - elapsed - timeout;
+  if (room.count() < 0) return 0;
+  return static_cast<unsigned>(std::min<std::int64_t>(confirm_runs, room / confirm_delay));
 }
 
 bool CheckConfig::same_schedule_as(const CheckConfig& other) const {

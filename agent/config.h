@@ -53,6 +53,10 @@ struct CheckConfig {
   std::string series_key() const;
   // Same series and same schedule and options: a reload leaves such a check running as is.
   bool same_schedule_as(const CheckConfig& other) const;
+  // How many confirmation re-runs can end before the next scheduled run when the failed run
+  // ended `elapsed` after it was due (re-run k starts k * confirm_delay after the failure and
+  // may take the whole timeout); at most confirm_runs.
+  unsigned confirm_runs_that_fit(std::chrono::steady_clock::duration elapsed) const;
 };
 
 struct AgentSettings {

@@ -276,11 +276,7 @@ asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
     bool confirmed = false;
     if (run->reason != reason::success && !job->down && job->check.confirm_runs > 0) {
       const Clock::time_point failed_at = Clock::now();
-      unsigned fit = 0;
-      while (fit < job->check.confirm_runs &&
-             failed_at + (fit + 1) * job->check.confirm_delay + job->check.timeout <= scheduled + interval)
-        ++fit;
-      if (fit > 0) {
+      if (const unsigned fit = job->check.confirm_runs_that_fit(failed_at - scheduled); fit > 0) {
         store_.record_run_only(job->series_key, *run);
         std::vector<RunRecord> reruns = co_await rerun(job, failed_at, 1, fit, std::make_shared<bool>(false));
         if (job->stopped || reruns.empty()) co_return;

@@ -50,7 +50,6 @@ CONTROL_CHECKS = 200
 LISTENER_PORTS = 16          # connections spread over ports: TIME_WAIT per destination stays small
 LOSS_MODULUS = 20            # 1 in 20 connections dropped: 5%
 RUNS_PER_MONTH = 30 * 86400 / 15
-WARM_UP = 5.0                # every check's first run is spread over its 1 s interval
 
 
 def log(msg):
@@ -91,6 +90,14 @@ def serve(sock, stop):
 def metrics(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply:
         return reply.read().decode()
+
+
+def ready(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=5) as reply:
+            return reply.status == 200
+    except OSError:  # not listening yet, or 503 (urllib raises HTTPError, an OSError)
+        return False
 
 
 def sums(text):
@@ -153,14 +160,12 @@ def main():
 
         agent_log = open(f"{work}/agent.log", "w")
         agent = subprocess.Popen([AGENT, "--config", f"{work}/agent.toml"], stdout=agent_log, stderr=subprocess.STDOUT)
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            try:
-                metrics(agent_port)
-                break
-            except OSError:
-                time.sleep(0.2)
-        time.sleep(WARM_UP)  # the window starts after every check has had its first runs
+        # The window starts once every check has had its first run: /-/ready says so (bounded).
+        end = time.monotonic() + 60
+        while not ready(agent_port):
+            if time.monotonic() > end or agent.poll() is not None:
+                raise RuntimeError("the agent did not become ready within 60s")
+            time.sleep(0.2)
 
         def downs():
             counts = {"policy": 0, "control": 0}
