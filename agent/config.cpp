@@ -93,13 +93,28 @@ AgentSettings parse_agent(const toml::table& root) {
   const toml::table* table = node->as_table();
   if (!table) throw_config_error(node->source(), "[agent] must be a table");
   ConfigTable reader(table, table->source(), "[agent]");
-  if (auto v = reader.string("listen")) {
-    // Checked here, with its position: the HTTP server would only refuse it at start, exit 1.
-    if (auto problem = listen_address_problem(*v))
-      reader.fail("listen", "bad listen address \"" + *v + "\": " + *problem +
-                                " (expected host:port, \":port\" or \"[v6-address]:port\", port 0 to 65535)");
-    agent.listen = *v;
+  if (const toml::node* listen = reader.get("listen")) {
+    // One address, or a list of them. Checked here, with its position: the HTTP server would
+    // only refuse one at start, exit 1.
+    std::vector<const toml::node*> items;
+    if (const auto* list = listen->as_array()) {
+      if (list->empty()) reader.fail("listen", "must name at least one address");
+      for (const auto& item : *list) items.push_back(&item);
+    } else {
+      items.push_back(listen);
+    }
+    agent.listen.clear();
+    for (const toml::node* item : items) {
+      const auto* text = item->as_string();
+      if (!text) throw_config_error(item->source(), "[agent]: key \"listen\": must be an address string, or a list of them");
+      const std::string address = text->get();
+      if (auto problem = listen_address_problem(address))
+        throw_config_error(item->source(), "[agent]: key \"listen\": bad listen address \"" + address + "\": " + *problem +
+                                               " (expected host:port, \":port\" or \"[v6-address]:port\", port 0 to 65535)");
+      agent.listen.push_back(address);
+    }
   }
+  if (auto v = reader.file_path("web_config_file")) agent.web_config_file = *v;
   if (auto v = read_duration(reader, "interval", kLongestInterval)) agent.interval = *v;
   if (auto v = read_duration(reader, "timeout", kLongestTimeout)) agent.timeout = *v;
   if (auto v = read_confirm_runs(reader, kDefaultConfirmRuns)) agent.confirm_runs = *v;

@@ -60,7 +60,11 @@ struct CheckConfig {
 };
 
 struct AgentSettings {
-  std::string listen = "0.0.0.0:9470";
+  // Where /metrics is served: one address or several (IPv4 and IPv6, say).
+  std::vector<std::string> listen{"0.0.0.0:9470"};
+  // The exporters' web config (TLS, basic auth, headers): [agent] web_config_file, resolved
+  // against the config's folder; --web.config.file overrides it. Empty: plain HTTP, no auth.
+  std::string web_config_file;
   // 15 s: with the four confirmation re-runs, a 15 s scrape, a 5 s rule evaluation and
   // Alertmanager's 5 s group timers, a hard outage pages within 60 s (README, "Alerting").
   std::chrono::milliseconds interval{std::chrono::seconds(15)};

@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   using namespace connectivity;
   CLI::App app{"connectivity-agent: watches the network paths library resource-sharing systems depend on "
                "(ILLiad, Alma/Rapido, Z39.50, Talis Courseflow) and exposes them as Prometheus metrics."};
-  app.set_version_flag("--version", std::string("connectivity-agent ") + std::string(agent_version()));
+  app.set_version_flag("--version", version_text());
 
   AgentOptions options;
   ConfigFlags agent_flags;
@@ -68,8 +68,11 @@ int main(int argc, char** argv) {
   // Checked as the config's `listen` is, so a bad address is a usage error (exit 2), not a
   // failure to start (exit 1).
   // --web.listen-address: the name Prometheus' own exporters use, so an admin's habit works.
-  app.add_option("--listen,--web.listen-address", options.listen, "HTTP listen address host:port, overrides [agent].listen")
+  app.add_option("--listen,--web.listen-address", options.listen,
+                 "HTTP listen address host:port (\"[::]:9470\" for IPv6); repeatable; overrides [agent].listen")
       ->check([](const std::string& listen) { return listen_address_problem(listen).value_or(""); });
+  app.add_option("--web.config.file", options.web_config_file,
+                 "Web config (TLS, basic auth, headers) in the exporters' YAML format; overrides [agent].web_config_file");
   app.add_flag("--web.enable-lifecycle", options.web_enable_lifecycle, kLifecycleHelp);
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -91,6 +94,8 @@ int main(int argc, char** argv) {
       ->check([](const std::string& listen) { return listen_address_problem(listen).value_or(""); });
   service_install->add_option("--log-file", install_settings.log_file, "Also append the service's log to this file");
   service_install->add_flag("--web.enable-lifecycle", install_settings.web_enable_lifecycle, kLifecycleHelp);
+  service_install->add_option("--web.config.file", install_settings.web_config_file,
+                              "Web config (TLS, basic auth, headers) in the exporters' YAML format");
   auto* service_uninstall = service_command->add_subcommand("uninstall", "Stop and remove the service, its event source and firewall rule (the config stays)");
   auto* service_start = service_command->add_subcommand("start", "Start the service and wait until it serves /metrics");
   auto* service_stop = service_command->add_subcommand("stop", "Stop the service and wait until it has");
@@ -108,6 +113,8 @@ int main(int argc, char** argv) {
   ConfigFlags validate_flags;
   auto* validate = app.add_subcommand("validate", "Check a config (and its profiles); exit 0 when valid, 2 when not");
   validate_flags.add_to(*validate, "TOML config file");
+  std::optional<std::string> validate_web_config;
+  validate->add_option("--web.config.file", validate_web_config, "Check this web config too (else the config's own)");
 
   ConfigFlags check_flags;
   std::string format = "table";
@@ -153,7 +160,7 @@ int main(int argc, char** argv) {
   }
 #endif
   try {
-    if (*validate) return validate_command(validate_flags.config_path, validate_flags.overrides());
+    if (*validate) return validate_command(validate_flags.config_path, validate_flags.overrides(), validate_web_config);
     if (*check) {
       // Probes log nothing a table reader needs; warnings would interleave with the progress line.
       if (log_level == "info") log::set_level(log::Level::error);

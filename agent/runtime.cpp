@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <openssl/crypto.h>
 
 #if !defined(_WIN32)
 #include <sys/resource.h>
@@ -25,7 +26,30 @@
 
 namespace connectivity {
 
+#ifndef CONNECTIVITY_AGENT_REVISION
+#define CONNECTIVITY_AGENT_REVISION "unknown"
+#endif
+
 std::string_view agent_version() { return CONNECTIVITY_AGENT_VERSION; }
+
+std::string version_text() {
+#if defined(__clang__)
+  const std::string compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  const std::string compiler = "GCC " __VERSION__;
+#else
+  const std::string compiler = "unknown";
+#endif
+#if defined(_WIN32)
+  const std::string platform = "windows/amd64";
+#else
+  const std::string platform = "linux/amd64";
+#endif
+  return "connectivity-agent, version " + std::string(agent_version()) + " (revision: " CONNECTIVITY_AGENT_REVISION ")\n" +
+         "  compiler:         " + compiler + "\n" +
+         "  platform:         " + platform + "\n" +
+         "  openssl:          " + OpenSSL_version(OPENSSL_VERSION);
+}
 
 namespace {
 
@@ -34,10 +58,10 @@ std::string config_source(const AgentOptions& options) {
   return options.overrides.profiles.empty() ? std::string(kEmbeddedConfigName) : std::string("<command line>");
 }
 
-// The system's CA certificates are read again with the config, at start and at each reload.
-Config load_initial(const AgentOptions& options) {
-  reload_system_roots();
-  return load_config(options.config_path, options.overrides);
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  return out;
 }
 
 void log_profiles(const Config& config) {
@@ -98,13 +122,24 @@ HandledSignal handled_signal(int number) {
 
 }  // namespace
 
+// The system's CA certificates are read again with the config, at start and at each reload.
+LoadedConfig load_agent_config(const AgentOptions& options) {
+  reload_system_roots();
+  LoadedConfig loaded{.config = load_config(options.config_path, options.overrides), .web = nullptr};
+  const std::string web_path = options.web_config_file.value_or(loaded.config.agent.web_config_file);
+  if (!web_path.empty()) loaded.web = load_web_config(web_path);
+  return loaded;
+}
+
 Agent::Agent(AgentOptions options)
     : options_(std::move(options)),
       keep_running_(io_.get_executor()),
       shutdown_deadline_(io_),
       inbound_(options_.capture_backend ? options_.capture_backend : inbound::make_platform_capture_backend()) {
-  Config config = load_initial(options_);
-  listen_ = options_.listen.value_or(config.agent.listen);
+  LoadedConfig loaded = load_agent_config(options_);
+  const Config& config = loaded.config;
+  listen_ = options_.listen.empty() ? config.agent.listen : options_.listen;
+  web_config_path_ = loaded.web ? loaded.web->path : "";
   resolver_ = std::make_unique<Resolver>(config.agent.resolver_threads);
   scheduler_ = std::make_unique<Scheduler>(io_, store_, health_, *resolver_, config.agent.max_concurrent_probes);
   collector_ = std::make_shared<ExpositionCollector>(store_, health_, std::string(agent_version()), &inbound_);
@@ -116,7 +151,8 @@ Agent::Agent(AgentOptions options)
       .lifecycle = options_.web_enable_lifecycle,
       // Ready the first time every configured check has a result, and from then on: a check a
       // reload adds does not make a running agent unready.
-      .ready = [this] { return ready_ || (ready_ = store_.all_have_run()); }});
+      .ready = [this] { return ready_ || (ready_ = store_.all_have_run()); }},
+      loaded.web);
   scheduler_->apply(config.checks);
   inbound_.apply(config.inbound);
   health_.last_reload_successful = true;
@@ -126,7 +162,8 @@ Agent::Agent(AgentOptions options)
   std::string ports;
   for (int port : http_->ports()) ports += (ports.empty() ? "" : ",") + std::to_string(port);
   log::info("agent started", {{"version", agent_version()}, {"config", config_source(options_)},
-                              {"listen", listen_}, {"port", ports}, {"checks", std::to_string(config.checks.size())}});
+                              {"listen", joined(listen_)}, {"port", ports}, {"checks", std::to_string(config.checks.size())},
+                              {"web", loaded.web ? loaded.web->summary() : "plain HTTP, no authentication"}});
 }
 
 Agent::~Agent() {
@@ -194,9 +231,11 @@ void Agent::request_reload(std::string_view trigger) {
   reloader_->request();
 }
 
-std::variant<Config, std::string> Agent::load() const {
+std::variant<LoadedConfig, std::string> Agent::load() const {
   try {
-    return load_initial(options_);
+    LoadedConfig loaded = load_agent_config(options_);
+    if (auto problem = http_->web_config_problem(loaded.web)) return *problem;
+    return loaded;
   } catch (const ConfigError& e) {
     return std::string(e.what());
   } catch (const std::exception& e) {
@@ -206,17 +245,24 @@ std::variant<Config, std::string> Agent::load() const {
   }
 }
 
-std::optional<std::string> Agent::apply(std::variant<Config, std::string> loaded) {
+std::optional<std::string> Agent::apply(std::variant<LoadedConfig, std::string> loaded) {
   if (auto* error = std::get_if<std::string>(&loaded)) {
     health_.last_reload_successful = false;
     ++health_.reloads_failed;
     log::error("config rejected; previous config still running", {{"error", *error}});
     return *error;
   }
-  auto& config = std::get<Config>(loaded);
-  if (!options_.listen && config.agent.listen != listen_)
+  auto& config = std::get<LoadedConfig>(loaded).config;
+  auto& web = std::get<LoadedConfig>(loaded).web;
+  if (options_.listen.empty() && config.agent.listen != listen_)
     log::warn("listen address changed in config; it takes effect at restart",
-              {{"listening", listen_}, {"configured", config.agent.listen}});
+              {{"listening", joined(listen_)}, {"configured", joined(config.agent.listen)}});
+  http_->set_web_config(web);
+  const std::string web_path = web ? web->path : "";
+  if (web_path != web_config_path_ || web)
+    log::info("web config applied", {{"file", web_path.empty() ? "none" : web_path},
+                                     {"web", web ? web->summary() : "plain HTTP, no authentication"}});
+  web_config_path_ = web_path;
   scheduler_->apply(config.checks);
   inbound_.apply(config.inbound);
   health_.last_reload_successful = true;
@@ -238,7 +284,7 @@ std::optional<std::string> Agent::reload() {
 std::optional<std::string> Agent::reload_now() {
   if (stopping_) return std::string("the agent is shutting down");
   // Parsed here, on the reloader's thread, so a large config does not hold up running probes.
-  auto loaded = std::make_shared<std::variant<Config, std::string>>(load());
+  auto loaded = std::make_shared<std::variant<LoadedConfig, std::string>>(load());
   auto done = std::make_shared<std::promise<std::optional<std::string>>>();
   auto result = done->get_future();
   if (stopping_) return std::string("the agent is shutting down");
@@ -293,9 +339,13 @@ int run_agent_command(const AgentOptions& options) {
   }
 }
 
-int validate_command(const std::optional<std::string>& path, const ConfigOverrides& overrides) {
+int validate_command(const std::optional<std::string>& path, const ConfigOverrides& overrides,
+                     const std::optional<std::string>& web_config_file) {
   try {
-    const Config config = load_config(path, overrides);
+    const LoadedConfig loaded =
+        load_agent_config(AgentOptions{.config_path = path, .overrides = overrides, .handle_signals = false,
+                                        .web_config_file = web_config_file});
+    const Config& config = loaded.config;
     const std::string source = path ? *path : overrides.profiles.empty() ? std::string(kEmbeddedConfigName) : "<command line>";
     for (const auto& check : config.checks)
       for (const auto& warning : check.warnings) std::fprintf(stderr, "warning: %s\n", warning.text().c_str());
@@ -317,6 +367,7 @@ int validate_command(const std::optional<std::string>& path, const ConfigOverrid
                   config.agent.vantage.c_str(), config.left_out_for_roles);
     }
     std::printf("\n");
+    if (loaded.web) std::printf("web config %s: valid, %s\n", loaded.web->path.c_str(), loaded.web->summary().c_str());
     return 0;
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "%s\n", e.what());

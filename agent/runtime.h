@@ -11,6 +11,7 @@
 #include "exporters/http_server.h"
 #include "exporters/process_metrics.h"
 #include "exporters/prometheus_exposition.h"
+#include "exporters/web_config.h"
 #include "probes/resolver.h"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -28,16 +29,28 @@
 namespace connectivity {
 
 std::string_view agent_version();
+// --version, in the form Prometheus' exporters print it: the version and revision, then what
+// it was built with and for.
+std::string version_text();
 
 struct AgentOptions {
   std::optional<std::string> config_path;  // none: the embedded default
-  std::optional<std::string> listen;       // overrides [agent].listen
+  std::vector<std::string> listen{};       // overrides [agent].listen when not empty
   ConfigOverrides overrides{};             // --profile and --var
   bool handle_signals = true;
   bool web_enable_lifecycle = false;       // serve POST /-/reload (else 403; SIGHUP, where there is one, always works)
+  std::optional<std::string> web_config_file{};  // overrides [agent].web_config_file
   // How [[inbound]] watches capture; none: the platform's (libpcap, or none on Windows).
   std::shared_ptr<inbound::CaptureBackend> capture_backend{};
 };
+
+// A config as the agent runs it: the checks, and the web config its HTTP server serves with.
+struct LoadedConfig {
+  Config config;
+  std::shared_ptr<const WebConfig> web;  // null: no web config file
+};
+// Reads the config and the web config it (or --web.config.file) names. Throws ConfigError.
+LoadedConfig load_agent_config(const AgentOptions& options);
 
 class Agent {
  public:
@@ -65,14 +78,15 @@ class Agent {
   const AgentHealth& health() const { return health_; }
 
  private:
-  std::variant<Config, std::string> load() const;
-  std::optional<std::string> apply(std::variant<Config, std::string> loaded);  // on the io thread
+  std::variant<LoadedConfig, std::string> load() const;
+  std::optional<std::string> apply(std::variant<LoadedConfig, std::string> loaded);  // on the io thread
   std::optional<std::string> reload_now();                                      // on the reloader's thread
   std::shared_ptr<const std::string> render_now();                              // on the renderer's thread
   void wait_for_signal();
 
   AgentOptions options_;
-  std::string listen_;
+  std::vector<std::string> listen_;
+  std::string web_config_path_;  // of the running web config, for the log
   std::atomic<bool> stopping_{false};
   // Declaration order is teardown order reversed: the scheduler unwinds its loops while the
   // store, health and resolver it uses are alive, and the io_context goes last.
@@ -102,6 +116,8 @@ class Agent {
 int run_agent_command(const AgentOptions& options);
 // `connectivity-agent validate [--config FILE] [--profile NAME] [--var NAME=VALUE]`: 0 when
 // valid, 2 (with the error) when not.
-int validate_command(const std::optional<std::string>& path, const ConfigOverrides& overrides);
+// With a web config (`web_config_file`, or the config's own), that is checked too.
+int validate_command(const std::optional<std::string>& path, const ConfigOverrides& overrides,
+                     const std::optional<std::string>& web_config_file = std::nullopt);
 
 }  // namespace connectivity

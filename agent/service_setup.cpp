@@ -53,6 +53,7 @@ std::string service_command_line(std::string_view executable, const ServiceSetti
   for (const auto& role : settings.roles) add_flag(line, "--role", role);
   if (settings.log_file) add_flag(line, "--log-file", *settings.log_file);
   if (settings.web_enable_lifecycle) line += " --web.enable-lifecycle";
+  if (settings.web_config_file) add_flag(line, "--web.config.file", *settings.web_config_file);
   return line;
 }
 

@@ -29,6 +29,7 @@ struct ServiceSettings {
   std::vector<std::string> roles;  // vantage roles (--role)
   std::optional<std::string> log_file;
   bool web_enable_lifecycle = false;
+  std::optional<std::string> web_config_file;  // --web.config.file
 };
 
 // One argument quoted so CommandLineToArgvW (and the C runtime) read it back unchanged: bare when it has no

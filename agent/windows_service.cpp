@@ -135,7 +135,7 @@ std::optional<int> port_for(const ServiceSettings& settings, std::string& proble
       overrides.profiles = settings.profiles;
       for (const auto& var : settings.vars) overrides.vars.push_back(parse_var_assignment(var));
       overrides.roles = settings.roles;
-      listen = load_config(settings.config_path.value_or(default_config_path()), overrides).agent.listen;
+      listen = load_config(settings.config_path.value_or(default_config_path()), overrides).agent.listen.front();
     } catch (const std::exception& e) {
       problem = e.what();
       return std::nullopt;

@@ -34,6 +34,11 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
 install(FILES ${generated_dir}/agent.toml DESTINATION /etc/connectivity-agent
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
+# --- /etc/connectivity-agent/web-config.example.yml: TLS and basic auth, all commented -------
+# A conffile beside the config; the unit passes --web.config.file once web-config.yml exists.
+install(FILES ${PROJECT_SOURCE_DIR}/deploy/web-config.example.yml DESTINATION /etc/connectivity-agent
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+
 # --- the systemd unit ---------------------------------------------------------------------
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/connectivity-agent.service
         DESTINATION /lib/systemd/system)

@@ -7,7 +7,9 @@ build_packages=(
   cmake ninja-build g++ pkg-config  # the toolchain (pkg-config finds yaz)
   libboost1.81-dev        # Asio (with per-operation cancellation) and later Beast
   prometheus-cpp-dev      # metric model and text exposition format
-  libcivetweb-dev         # the HTTP server for /metrics, /-/healthy, /-/reload
+  libcivetweb-dev dpkg-dev  # the HTTP server: its version; built from Debian's source (deploy/linux/build-civetweb.sh)
+  libyaml-cpp-dev         # the web config (--web.config.file), YAML as every exporter reads it
+  libcrypt-dev            # crypt_r: the bcrypt hashes of the web config's basic_auth_users
   libtomlplusplus-dev     # the TOML config, with source positions for errors
   libcli11-dev            # the command line
   libssl-dev              # TLS and HTTPS probes: handshake, chain inspection, verification
@@ -32,12 +34,13 @@ test_packages=(
 )
 
 # The Windows build (deploy/windows/build.sh): the cross compiler, Debian's source packages of
-# the compiled dependencies (apt-get source, dpkg-source), the autotools yaz's build runs, and
+# the compiled dependencies (apt-get source, dpkg-source), the autotools their builds run, and
 # wine64 to run the Windows tests. The header-only libraries are the build_packages' own.
 windows_packages=(
   g++-mingw-w64-x86-64-posix  # the cross compiler (posix threads: std::thread and std::mutex)
   dpkg-dev                # dpkg-source unpacks the source packages with Debian's patches
   perl make               # OpenSSL's Configure, yaz's configure (shipped generated) and make
+  autoconf automake libtool  # libxcrypt's configure, which its source does not ship generated
   googletest              # GoogleTest's sources, built for Windows like the rest
   wine64                  # runs the Windows unit tests, the .exe end to end, the MSI and the service
   wixl msitools           # builds the MSI (wixl) and edits and reads its tables (msibuild, msiinfo)

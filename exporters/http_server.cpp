@@ -1,6 +1,10 @@
 #include "exporters/http_server.h"
 
+#include "exporters/basic_auth.h"
+#include "exporters/web_config.h"
+
 #include <CivetServer.h>
+#include <openssl/ssl.h>
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -22,6 +26,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 namespace connectivity {
@@ -100,7 +105,102 @@ std::string civetweb_listen(const std::string& listen) {
   return listen;
 }
 
+// What a request is served with: the web config, its users' authenticator and its headers as
+// response lines. Replaced whole by a reload; a request holds the one it started with.
+struct ActiveWeb {
+  std::shared_ptr<const WebConfig> config;
+  std::shared_ptr<BasicAuthenticator> auth;  // null: no basic_auth_users, no authentication
+  std::string header_lines;                  // "Name: value\r\n" for each configured header
+};
+
+std::shared_ptr<const ActiveWeb> make_active_web(std::shared_ptr<const WebConfig> config,
+                                                 const std::shared_ptr<const ActiveWeb>& previous) {
+  auto web = std::make_shared<ActiveWeb>();
+  web->config = std::move(config);
+  if (web->config) {
+    for (const auto& [name, value] : web->config->headers) web->header_lines.append(name).append(": ").append(value).append("\r\n");
+    if (!web->config->users.empty()) {
+      // The same users and hashes keep their remembered successes: a reload that changes
+      // nothing for them does not make the next scrape pay for bcrypt again.
+      if (previous && previous->auth && previous->config && previous->config->users == web->config->users)
+        web->auth = previous->auth;
+      else
+        web->auth = std::make_shared<BasicAuthenticator>(web->config->users);
+    }
+  }
+  return web;
+}
+
+constexpr std::string_view kChallenge = "WWW-Authenticate: Basic realm=\"connectivity-agent\", charset=\"UTF-8\"\r\n";
+
 }  // namespace
+
+// The TLS context CivetWeb is given never changes; each connection is moved, as its ClientHello
+// arrives, to the context of the web config current then (OpenSSL's way of serving another
+// certificate per connection, as for SNI), with that config's versions, ciphers, curves and
+// client-certificate policy. So a reload changes what the next handshake gets, and the
+// connections already open keep what they were given.
+class HttpServer::TlsSwitch {
+ public:
+  explicit TlsSwitch(std::shared_ptr<const ServerTls> first)
+      : outer_(SSL_CTX_new(TLS_server_method())), current_(std::move(first)) {
+    if (!outer_) throw std::runtime_error("cannot create the web server's TLS context");
+    SSL_CTX_set_client_hello_cb(outer_, &TlsSwitch::on_client_hello, this);
+    // No resumption: a resumed session would skip the client-certificate policy of a reload.
+    SSL_CTX_set_session_cache_mode(outer_, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(outer_, SSL_OP_NO_TICKET);
+  }
+  ~TlsSwitch() { SSL_CTX_free(outer_); }
+  TlsSwitch(const TlsSwitch&) = delete;
+  TlsSwitch& operator=(const TlsSwitch&) = delete;
+
+  SSL_CTX* outer() const { return outer_; }
+  void set(std::shared_ptr<const ServerTls> tls) {
+    const std::lock_guard lock(mutex_);
+    current_ = std::move(tls);
+  }
+
+ private:
+  std::shared_ptr<const ServerTls> current() const {
+    const std::lock_guard lock(mutex_);
+    return current_;
+  }
+
+  static int on_client_hello(SSL* ssl, int* alert, void* self) {
+    const auto tls = static_cast<TlsSwitch*>(self)->current();
+    SSL_CTX* context = tls ? tls->context() : nullptr;
+    // The connection holds a reference to the context from here: a reload may drop `tls`.
+    if (!context || SSL_set_SSL_CTX(ssl, context) != context) {
+      *alert = SSL_AD_INTERNAL_ERROR;
+      return SSL_CLIENT_HELLO_ERROR;
+    }
+    // What SSL_set_SSL_CTX does not carry over: the connection was made from the outer context.
+    bool applied = SSL_set_min_proto_version(ssl, tls->min_version) == 1 &&
+                   SSL_set_max_proto_version(ssl, tls->max_version) == 1;
+    if (!tls->tls12_ciphers.empty()) applied = applied && SSL_set_cipher_list(ssl, tls->tls12_ciphers.c_str()) == 1;
+    if (!tls->tls13_ciphers.empty()) applied = applied && SSL_set_ciphersuites(ssl, tls->tls13_ciphers.c_str()) == 1;
+    if (!tls->groups.empty()) applied = applied && SSL_set1_groups_list(ssl, tls->groups.c_str()) == 1;
+    SSL_clear_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (tls->prefer_server_cipher_suites) SSL_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(context), SSL_CTX_get_verify_callback(context));
+    if (const auto* names = SSL_CTX_get_client_CA_list(context)) {
+      STACK_OF(X509_NAME)* copy = SSL_dup_CA_list(names);
+      if (copy)
+        SSL_set_client_CA_list(ssl, copy);
+      else
+        applied = false;
+    }
+    if (!applied) {
+      *alert = SSL_AD_INTERNAL_ERROR;
+      return SSL_CLIENT_HELLO_ERROR;
+    }
+    return SSL_CLIENT_HELLO_SUCCESS;
+  }
+
+  SSL_CTX* outer_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const ServerTls> current_;
+};
 
 Route route_of(std::string_view path) {
   if (path == "/") return Route::index;
@@ -115,7 +215,13 @@ Route route_of(std::string_view path) {
 // /metrics), so it takes everything under / and routes by the exact path itself.
 class HttpServer::Handlers : public CivetHandler {
  public:
-  explicit Handlers(HttpRoutes routes) : routes_(std::move(routes)) {}
+  Handlers(HttpRoutes routes, std::shared_ptr<const WebConfig> web)
+      : routes_(std::move(routes)), web_(make_active_web(std::move(web), nullptr)) {}
+
+  void set_web(std::shared_ptr<const WebConfig> config) {
+    const std::lock_guard lock(web_mutex_);
+    web_ = make_active_web(std::move(config), web_);
+  }
 
   bool handleGet(CivetServer*, mg_connection* conn) override { return serve(conn, Method::get); }
   bool handleHead(CivetServer*, mg_connection* conn) override { return serve(conn, Method::get); }
@@ -128,73 +234,107 @@ class HttpServer::Handlers : public CivetHandler {
  private:
   enum class Method { get, post, other };  // HEAD is served as GET without the body
 
+  std::shared_ptr<const ActiveWeb> web() {
+    const std::lock_guard lock(web_mutex_);
+    return web_;
+  }
+
+  static bool authorized(mg_connection* conn, BasicAuthenticator& auth) {
+    const char* header = mg_get_header(conn, "Authorization");
+    if (!header) return false;
+    const auto credentials = parse_basic_authorization(header);
+    return credentials && auth.allows(credentials->first, credentials->second);
+  }
+
   bool serve(mg_connection* conn, Method method) {
     const auto* info = mg_get_request_info(conn);
     const Route route = route_of(info->local_uri ? std::string_view(info->local_uri) : std::string_view());
+    const auto web = this->web();
+    const std::string& headers = web->header_lines;
+    // Liveness and readiness stay open, as the exporters' toolkit leaves them, for the probes
+    // of a service manager or load balancer that has no credentials.
+    if (web->auth && route != Route::healthy && route != Route::ready && !authorized(conn, *web->auth)) {
+      respond(conn, 401, "text/plain", "unauthorized\n", headers + std::string(kChallenge));
+      return true;
+    }
     switch (route) {
       case Route::not_found:
-        respond(conn, 404, "text/plain", "not found\n");
+        respond(conn, 404, "text/plain", "not found\n", headers);
         break;
       case Route::index:
-        if (allowed(conn, method, Method::get, "GET, HEAD")) respond(conn, 200, "text/html; charset=utf-8", kIndex);
+        if (allowed(conn, method, Method::get, "GET, HEAD", headers))
+          respond(conn, 200, "text/html; charset=utf-8", kIndex, headers);
         break;
       case Route::healthy:
-        if (allowed(conn, method, Method::get, "GET, HEAD")) respond(conn, 200, "text/plain", "OK\n");
+        if (allowed(conn, method, Method::get, "GET, HEAD", headers)) respond(conn, 200, "text/plain", "OK\n", headers);
         break;
       case Route::ready:
-        if (!allowed(conn, method, Method::get, "GET, HEAD")) break;
+        if (!allowed(conn, method, Method::get, "GET, HEAD", headers)) break;
         if (!routes_.ready || routes_.ready())
-          respond(conn, 200, "text/plain", "ready\n");
+          respond(conn, 200, "text/plain", "ready\n", headers);
         else
-          respond(conn, 503, "text/plain", "not ready: the first round of checks has not run yet\n");
+          respond(conn, 503, "text/plain", "not ready: the first round of checks has not run yet\n", headers);
         break;
       case Route::metrics:
-        if (allowed(conn, method, Method::get, "GET, HEAD")) metrics(conn);
+        if (allowed(conn, method, Method::get, "GET, HEAD", headers)) metrics(conn, headers);
         break;
       case Route::reload:
-        if (allowed(conn, method, Method::post, "POST")) reload(conn);
+        if (allowed(conn, method, Method::post, "POST", headers)) reload(conn, headers);
         break;
     }
     return true;
   }
 
-  static bool allowed(mg_connection* conn, Method method, Method wanted, const std::string& allow) {
+  static bool allowed(mg_connection* conn, Method method, Method wanted, const std::string& allow,
+                      const std::string& headers) {
     if (method == wanted) return true;
-    respond(conn, 405, "text/plain", "method not allowed; allowed: " + allow + "\n", "Allow: " + allow + "\r\n");
+    respond(conn, 405, "text/plain", "method not allowed; allowed: " + allow + "\n", headers + "Allow: " + allow + "\r\n");
     return false;
   }
 
-  void metrics(mg_connection* conn) {
+  void metrics(mg_connection* conn, const std::string& headers) {
     const auto text = routes_.metrics();
     if (!text) {
-      respond(conn, 500, "text/plain", "the metrics could not be rendered; see the agent's log\n");
+      respond(conn, 500, "text/plain", "the metrics could not be rendered; see the agent's log\n", headers);
       return;
     }
-    respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", *text);
+    respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", *text, headers);
   }
 
-  void reload(mg_connection* conn) {
+  void reload(mg_connection* conn, const std::string& headers) {
     // As Prometheus: the endpoint is off unless asked for; SIGHUP (not on Windows) always reloads.
     if (!routes_.lifecycle) {
-      respond(conn, 403, "text/plain", kLifecycleDisabled);
+      respond(conn, 403, "text/plain", kLifecycleDisabled, headers);
       return;
     }
     if (auto error = routes_.reload())
-      respond(conn, 500, "text/plain", "config rejected, previous config still running: " + *error + "\n");
+      respond(conn, 500, "text/plain", "config rejected, previous config still running: " + *error + "\n", headers);
     else
-      respond(conn, 200, "text/plain", "config reloaded\n");
+      respond(conn, 200, "text/plain", "config reloaded\n", headers);
   }
 
   HttpRoutes routes_;
+  std::mutex web_mutex_;
+  std::shared_ptr<const ActiveWeb> web_;
 };
 
-HttpServer::HttpServer(const std::string& listen, HttpRoutes routes)
-    : listen_(civetweb_listen(listen)), handlers_(std::make_unique<Handlers>(std::move(routes))) {
+HttpServer::HttpServer(const std::vector<std::string>& listen, HttpRoutes routes, std::shared_ptr<const WebConfig> web) {
+  if (listen.empty()) throw std::runtime_error("no address to listen on");
+  if (web && web->tls) tls_ = std::make_unique<TlsSwitch>(web->tls);
+  std::string ports;  // CivetWeb's form: a list, an "s" after each port that speaks TLS
+  std::string shown;
+  for (const auto& address : listen) {
+    listen_.push_back(civetweb_listen(address));
+    ports += (ports.empty() ? "" : ",") + listen_.back() + (tls_ ? "s" : "");
+    shown += (shown.empty() ? "" : ", ") + address;
+  }
+  handlers_ = std::make_unique<Handlers>(std::move(routes), std::move(web));
   // CivetWeb holds a worker per connection until the client sends a request or the request
   // timeout passes (keep-alive: the keep-alive timeout), and serves the rest in accept order.
-  // See the constants in the header. No document_root: only the handler above is served.
+  // See the constants in the header. No document_root: only the handler above is served. The
+  // request timeout bounds a TLS handshake too.
   const std::vector<std::string> options{
-      "listening_ports", listen_,
+      "listening_ports", ports,
       "num_threads", std::to_string(kWebWorkers),
       "request_timeout_ms", std::to_string(kWebRequestTimeoutMs),
       "enable_keep_alive", "yes",
@@ -204,12 +344,33 @@ HttpServer::HttpServer(const std::string& listen, HttpRoutes routes)
   // CivetWeb starts every worker now, with the default stack size (8 MiB: 4 GiB of address
   // space for 512 workers); it has no option for it, but takes the process default.
   DefaultStackSize small_stacks(kWebWorkerStackBytes);
+  // With TLS, CivetWeb is handed our context instead of making its own (from the user data it
+  // passes back: the TlsSwitch), and asked again at its end, when 1 says "ours: do not free it".
+  CivetCallbacks callbacks{};
+  callbacks.external_ssl_ctx = [](void** context, void* server) -> int {
+    const auto* tls = static_cast<const TlsSwitch*>(static_cast<CivetServer*>(server)->getUserContext());
+    if (!tls) return 0;
+    *context = tls->outer();
+    return 1;
+  };
   try {
-    server_ = std::make_unique<CivetServer>(options);
+    server_ = std::make_unique<CivetServer>(options, &callbacks, tls_.get());
   } catch (const CivetException& e) {
-    throw std::runtime_error("cannot listen on " + listen + ": " + e.what());
+    throw std::runtime_error("cannot listen on " + shown + ": " + e.what());
   }
   server_->addHandler("/", *handlers_);
+}
+
+std::optional<std::string> HttpServer::web_config_problem(const std::shared_ptr<const WebConfig>& web) const {
+  const bool wants_tls = web && web->tls;
+  if (wants_tls && !tls_) return std::string("the web config turns TLS on, which takes a restart of the agent");
+  if (!wants_tls && tls_) return std::string("the web config turns TLS off, which takes a restart of the agent");
+  return std::nullopt;
+}
+
+void HttpServer::set_web_config(std::shared_ptr<const WebConfig> web) {
+  if (tls_ && web && web->tls) tls_->set(web->tls);
+  handlers_->set_web(std::move(web));
 }
 
 namespace {
@@ -325,11 +486,14 @@ HttpServer::~HttpServer() {
   // until mg_stop() returns (at most 100 rounds, 10 ms apart): a connect to our own listener
   // wakes the master, and shutting down the connections the workers hold wakes them.
   std::atomic<bool> closed{false};
-  std::thread waker([&, ports = server_->getListeningPorts(), address = own_address(listen_)] {
+  std::vector<std::string> addresses;
+  for (const auto& listen : listen_) addresses.push_back(own_address(listen));
+  std::thread waker([&, ports = server_->getListeningPorts()] {
     for (int i = 0; i < 100 && !closed.load(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       if (closed.load()) break;
-      for (int port : ports) poke(address, port);
+      // CivetWeb lists the ports in the order they were given.
+      for (std::size_t p = 0; p < ports.size(); ++p) poke(addresses[std::min(p, addresses.size() - 1)], ports[p]);
       shut_down_accepted_connections(ports);
     }
   });

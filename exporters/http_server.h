@@ -2,6 +2,12 @@
 // exact path. prometheus-cpp's Exposer only serves collectables, so the server is ours and
 // renders with prometheus-cpp's serializer.
 //
+// A web config (exporters/web_config.h) adds TLS, basic auth and response headers, as Prometheus'
+// exporters serve them. Every path but /-/healthy and /-/ready then needs the credentials, so a
+// load balancer or a service manager can still ask whether the agent is up. A reload swaps the
+// web config while connections are served: a TLS handshake takes the certificate and settings
+// current when its ClientHello arrives, so a renewed certificate needs no restart.
+//
 // CivetWeb gives each connection a worker thread for its whole life, idle or not, so the
 // server is sized and timed so that connections that never send a request (port scanners,
 // health checks, slowloris) cannot hold every worker for long (see kWebWorkers and below), and
@@ -21,6 +27,8 @@
 class CivetServer;
 
 namespace connectivity {
+
+struct WebConfig;
 
 struct HttpRoutes {
   // The exposition text; null when it could not be rendered (answered 500).
@@ -45,18 +53,31 @@ inline constexpr std::size_t kWebWorkerStackBytes = 256 * 1024;  // CivetWeb's o
 
 class HttpServer {
  public:
-  // `listen` is host:port ("0.0.0.0:9470", "127.0.0.1:0", "[::1]:9470") or ":port".
-  // Throws std::runtime_error when it cannot listen (address in use, bad address).
-  HttpServer(const std::string& listen, HttpRoutes routes);
+  // Each of `listen` is host:port ("0.0.0.0:9470", "127.0.0.1:0", "[::1]:9470") or ":port".
+  // `web`: null or one without TLS serves plain HTTP. Throws std::runtime_error when it cannot
+  // listen (address in use, bad address).
+  HttpServer(const std::vector<std::string>& listen, HttpRoutes routes, std::shared_ptr<const WebConfig> web = {});
+  HttpServer(const std::string& listen, HttpRoutes routes, std::shared_ptr<const WebConfig> web = {})
+      : HttpServer(std::vector<std::string>{listen}, std::move(routes), std::move(web)) {}
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
+  // In the order of `listen`.
   std::vector<int> ports() const;
+  bool serves_tls() const { return tls_ != nullptr; }
+  // Why `web` cannot replace the running web config (TLS turned on or off: the listening
+  // sockets would have to be made again, which takes a restart), or nullopt when it can.
+  std::optional<std::string> web_config_problem(const std::shared_ptr<const WebConfig>& web) const;
+  // Serves with `web` from the next request and the next TLS handshake. Thread-safe. Call only
+  // when web_config_problem() says it can.
+  void set_web_config(std::shared_ptr<const WebConfig> web);
 
  private:
   class Handlers;
-  std::string listen_;
+  class TlsSwitch;
+  std::vector<std::string> listen_;
+  std::unique_ptr<TlsSwitch> tls_;
   std::unique_ptr<Handlers> handlers_;
   std::unique_ptr<CivetServer> server_;
 };

@@ -34,10 +34,10 @@ build build/asan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=address,undefi
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --no-tests=error --test-dir build/asan --output-on-failure -j "$jobs"
 
-echo "== ThreadSanitizer (scheduler, running agent, preflight, inbound capture, coalesced reload and render)"
+echo "== ThreadSanitizer (scheduler, running agent, preflight, inbound capture, coalesced reload and render, the web config swapped under TLS clients)"
 build build/tsan -DCMAKE_BUILD_TYPE=Debug -DCONNECTIVITY_SANITIZE=thread
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  ctest --no-tests=error --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(Schedule|Scheduler|RunningAgent|AgentStartup|PreflightFixture|InboundCapture|CoalescedJob)\.'
+  ctest --no-tests=error --test-dir build/tsan --output-on-failure -j "$jobs" -R '^(Schedule|Scheduler|RunningAgent|AgentStartup|PreflightFixture|InboundCapture|CoalescedJob|TlsServer|BasicAuth)\.'
 
 # 30 s per target keeps the whole run inside CI's hour with the Windows stage; the seeds and
 # dictionaries carry the known shapes, and a long run is one variable away (README).

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Builds the agent's compiled dependencies for Windows x64 from Debian's own source packages
-# (OpenSSL, CivetWeb, prometheus-cpp, yaz) and GoogleTest from Debian's googletest package, with
-# the mingw-w64 cross compiler, as static libraries. Writes a CMake toolchain file to OUT that
-# includes cmake/mingw-w64-x86_64.cmake and adds every prefix, so the project's cross build
-# finds exactly these.
+# (OpenSSL, CivetWeb, prometheus-cpp, yaz, libxcrypt, yaml-cpp) and GoogleTest from Debian's
+# googletest package, with the mingw-w64 cross compiler, as static libraries. Writes a CMake
+# toolchain file to OUT that includes cmake/mingw-w64-x86_64.cmake and adds every prefix, so
+# the project's cross build finds exactly these.
 #
 # Each build lands in CACHE/<package>-<version>-<recipe>, where <recipe> hashes this script's
-# build function for it and the compiler's version: a second run on the same machine, or a CI
-# run after one, reuses it; a new Debian version, a changed recipe or a new compiler builds it
-# again. Nothing here downloads anything but Debian source packages.
+# build function for it, the compiler's version and the prefixes of the builds it is built
+# against (CivetWeb: OpenSSL's): a second run on the same machine, or a CI run after one, reuses
+# it; a new Debian version, a changed recipe, a new compiler or a rebuilt dependency builds it
+# again. An epoch's colon is '_' in <version> (a colon would split PKG_CONFIG_LIBDIR). Nothing
+# here downloads anything but Debian source packages.
 #
 # Usage: build-deps.sh OUT_TOOLCHAIN_FILE      (env: CONNECTIVITY_WINDOWS_CACHE, JOBS)
 set -euo pipefail
@@ -39,8 +41,11 @@ ensure_deb_src() {
 # The versions Debian lists for a source package, newest first.
 source_versions() { apt-cache showsrc "$1" | awk '/^Version:/ {print $2}' | sort -u -V -r; }
 
-recipe_key() {  # recipe_key FUNCTION: hash of the build function and the compiler
-  { declare -f "$1"; "$host-g++-posix" -dumpfullversion; } | sha256sum | cut -c1-10
+# recipe_key FUNCTION [DEPENDENCY_PREFIX...]: hash of the build function, the compiler and the
+# dependencies' prefixes (none: the same key as before dependencies were keyed).
+recipe_key() {
+  { declare -f "$1"; "$host-g++-posix" -dumpfullversion; if [ $# -gt 1 ]; then printf '%s\n' "${@:2}"; fi; } |
+    sha256sum | cut -c1-10
 }
 
 # unpack PACKAGE VERSION DIR: apt-get source (Debian's patches applied) into DIR. A security
@@ -69,11 +74,20 @@ build_openssl() {  # SOURCE PREFIX
     make -j "$jobs" build_libs && make install_dev)
 }
 
-build_civetweb() {  # SOURCE PREFIX
-  # TLS on the web port is not served yet, so CivetWeb is built without it.
+build_civetweb() {  # SOURCE PREFIX OPENSSL_PREFIX
+  # With TLS (the web config's tls_server_config; the agent hands CivetWeb its own SSL_CTX),
+  # linked statically against the OpenSSL built above: no DLL to load at run time. CivetWeb
+  # 1.15's CMake has no switch for the OpenSSL 3 API (1.16's CIVETWEB_SSL_OPENSSL_API_3_0): its
+  # 1.1 switch, on by default, is turned off and OPENSSL_API_3_0 defined instead, as 1.16 does.
+  # OpenSSL's prefix is a find root, or the cross build's find would look for it under the
+  # mingw sysroot. CivetWeb's CMake package then names OpenSSL's two libraries by path; what
+  # they need themselves (crypt32, ws2_32) the project adds (CMakeLists.txt, WIN32).
   cmake -S "$1" -B "$1.build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_INSTALL_PREFIX="$2" -DBUILD_SHARED_LIBS=OFF -DCIVETWEB_BUILD_TESTING=OFF -DCIVETWEB_ENABLE_CXX=ON \
-    -DCIVETWEB_ENABLE_SSL=OFF -DCIVETWEB_ENABLE_SERVER_EXECUTABLE=OFF -DCIVETWEB_INSTALL_EXECUTABLE=OFF \
+    -DCIVETWEB_ENABLE_SSL=ON -DCIVETWEB_ENABLE_SSL_DYNAMIC_LOADING=OFF -DCIVETWEB_SSL_OPENSSL_API_1_0=OFF \
+    -DCIVETWEB_SSL_OPENSSL_API_1_1=OFF -DCMAKE_C_FLAGS=-DOPENSSL_API_3_0 \
+    -DCMAKE_FIND_ROOT_PATH="$3" -DOPENSSL_ROOT_DIR="$3" -DOPENSSL_USE_STATIC_LIBS=TRUE \
+    -DCIVETWEB_ENABLE_SERVER_EXECUTABLE=OFF -DCIVETWEB_INSTALL_EXECUTABLE=OFF \
     -DCIVETWEB_ENABLE_WEBSOCKETS=ON -DCIVETWEB_ENABLE_ASAN=OFF
   cmake --build "$1.build" -j "$jobs" && cmake --install "$1.build"
 }
@@ -113,6 +127,27 @@ Cflags: -I\${prefix}/include -DYAZ_EXPORT= -DYAZ_IMPORT=
 EOF
 }
 
+build_libxcrypt() {  # SOURCE PREFIX
+  # For crypt_r, which checks the web config's bcrypt password hashes: only the bcrypt hashes
+  # ($2a$, $2b$, $2y$), no obsolete API, no symbol versioning (an ELF feature). Its configure is
+  # not shipped generated, hence autoreconf. Its own libxcrypt.pc (pkg-config finds it, as on
+  # Linux) names just -lcrypt.
+  (cd "$1" && autoreconf -fi > autoreconf.out 2>&1 &&
+    ./configure --host=$host CC=$host-gcc-posix --prefix="$2" --disable-shared --enable-static \
+      --enable-hashes=bcrypt,bcrypt_y,bcrypt_a --enable-obsolete-api=no --disable-symvers --disable-werror \
+      --disable-xcrypt-compat-files > configure.out &&
+    make -j "$jobs" libcrypt.la && make install-libLTLIBRARIES install-nodist_includeHEADERS install-pkgconfigDATA)
+}
+
+build_yaml_cpp() {  # SOURCE PREFIX
+  # The web config's YAML. Static, and then yaml-cpp 0.7's headers need nothing defined: they
+  # mark symbols for a DLL only under YAML_CPP_DLL, which only its shared build sets.
+  cmake -S "$1" -B "$1.build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_PREFIX="$2" -DBUILD_SHARED_LIBS=OFF -DYAML_BUILD_SHARED_LIBS=OFF -DYAML_CPP_BUILD_TESTS=OFF \
+    -DYAML_CPP_BUILD_TOOLS=OFF -DYAML_CPP_BUILD_CONTRIB=ON -DYAML_CPP_INSTALL=ON
+  cmake --build "$1.build" -j "$jobs" && cmake --install "$1.build"
+}
+
 build_googletest() {  # SOURCE PREFIX
   cmake -S "$1" -B "$1.build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_INSTALL_PREFIX="$2" -DBUILD_GMOCK=OFF
@@ -121,12 +156,13 @@ build_googletest() {  # SOURCE PREFIX
 
 prefixes=()
 
-# from_source PACKAGE FUNCTION: the newest version Debian has a source for, built once.
+# from_source PACKAGE FUNCTION [DEPENDENCY_PREFIX...]: the newest version Debian has a source for,
+# built once; FUNCTION gets the dependencies' prefixes after its SOURCE and PREFIX.
 from_source() {
   local package=$1 recipe=$2 key version prefix
-  key=$(recipe_key "$recipe")
+  key=$(recipe_key "$recipe" "${@:3}")
   for version in $(source_versions "$package"); do
-    prefix=$cache/$package-$version-$key
+    prefix=$cache/$package-${version//:/_}-$key
     if [ -f "$prefix/.complete" ]; then
       log "$package $version: cached in $prefix"
       prefixes+=("$prefix")
@@ -140,7 +176,7 @@ from_source() {
     fi
     log "$package $version: building into $prefix"
     rm -rf "$prefix"
-    if ! "$recipe" "$cache/src/$package" "$prefix" > "$cache/src/$package.log" 2>&1; then
+    if ! "$recipe" "$cache/src/$package" "$prefix" "${@:3}" > "$cache/src/$package.log" 2>&1; then
       tail -n 40 "$cache/src/$package.log" >&2
       log "$package $version: build failed (log: $cache/src/$package.log)"
       exit 1
@@ -175,9 +211,12 @@ header_only_prefix() {
 
 ensure_deb_src
 from_source openssl build_openssl
-from_source civetweb build_civetweb
+openssl_prefix=${prefixes[-1]}
+from_source civetweb build_civetweb "$openssl_prefix"
 from_source prometheus-cpp build_prometheus_cpp
 from_source yaz build_yaz
+from_source libxcrypt build_libxcrypt
+from_source yaml-cpp build_yaml_cpp
 # GoogleTest's sources are what Debian's googletest package installs (/usr/src/googletest).
 gtest_version=$(dpkg-query -W -f='${Version}' googletest)
 gtest_prefix=$cache/googletest-$gtest_version-$(recipe_key build_googletest)
@@ -199,7 +238,7 @@ mkdir -p "$(dirname "$out")"
   echo "include(\"$toolchain\")"
   echo "list(APPEND CMAKE_FIND_ROOT_PATH $(printf '"%s" ' "${prefixes[@]}"))"
   echo "list(APPEND CMAKE_PREFIX_PATH $(printf '"%s" ' "${prefixes[@]}"))"
-  # pkg-config (yaz) reads only these prefixes' .pc files, never the build machine's.
+  # pkg-config (yaz, libxcrypt) reads only these prefixes' .pc files, never the build machine's.
   echo "set(ENV{PKG_CONFIG_LIBDIR} \"$(printf '%s/lib/pkgconfig:' "${prefixes[@]}")\")"
   echo "set(CONNECTIVITY_WINDOWS_DEPENDENCIES \"$(for p in "${prefixes[@]}"; do [ -f "$p/.complete" ] && tr '\n' ';' < "$p/.complete"; done)\")"
 } > "$out"

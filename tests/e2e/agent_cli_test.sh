@@ -59,7 +59,8 @@ stop_agent() {
 }
 
 # --- CLI and exit codes ---------------------------------------------------------------
-expect "--version prints the version" bash -c "'$AGENT' --version | grep -q '^connectivity-agent [0-9]'"
+expect "--version prints the version as the exporters do" bash -c "'$AGENT' --version | grep -Eq '^connectivity-agent, version [0-9.]+ \\(revision: [0-9a-f]+|unknown\\)'"
+expect "and what it was built with" bash -c "'$AGENT' --version | grep -Eq '^  openssl: +OpenSSL 3'"
 expect "--help exits 0" "$AGENT" --help
 "$AGENT" --no-such-flag >/dev/null 2>&1
 expect "an unknown flag exits 2" test $? -eq 2
@@ -77,6 +78,15 @@ expect "and logs where" grep -q 'bad.toml:5:12' "$work/run.err"
 "$AGENT" --config "$work/bad.toml" --web.listen-address nowhere > /dev/null 2> "$work/listen.err"
 expect "a bad --web.listen-address exits 2" test $? -eq 2
 expect "and says why" grep -q 'no :port' "$work/listen.err"
+printf 'tls_server_config:\n  cert_file: a.crt\n  keyfile: a.key\n' > "$work/web.yml"
+"$AGENT" validate --config "$CONFIGS/loopback-demo.toml" --web.config.file "$work/web.yml" > /dev/null 2> "$work/web.err"
+expect "validate of a bad web config exits 2" test $? -eq 2
+expect "the web config error names file:line:col" grep -q "web.yml:3:3: tls_server_config: unknown key \"keyfile\"" "$work/web.err"
+"$AGENT" --config "$CONFIGS/loopback-demo.toml" --web.config.file "$work/web.yml" --listen 127.0.0.1:0 > /dev/null 2> "$work/web-run.err"
+expect "running with a bad web config exits 2" test $? -eq 2
+expect "and logs where" grep -q 'web.yml:3:3' "$work/web-run.err"
+printf 'basic_auth_users:\n  prometheus: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n' > "$work/web.yml"
+expect "validate checks a good web config too" bash -c "'$AGENT' validate --config '$CONFIGS/loopback-demo.toml' --web.config.file '$work/web.yml' | grep -q 'web config .*web.yml: valid, plain HTTP, basic auth (1 user)'"
 "$AGENT" validate --config "$work/missing.toml" > /dev/null 2>&1
 expect "validate of a missing file exits 2" test $? -eq 2
 : > "$work/empty.toml"
@@ -156,6 +166,15 @@ expect "/metrics describes the SQL Server" grep -q '^connectivity_tds_server_inf
 expect "/-/healthy answers" bash -c "curl -sf http://127.0.0.1:$port/-/healthy | grep -q OK"
 expect "/-/ready answers once the checks have run" bash -c "curl -sf http://127.0.0.1:$port/-/ready | grep -q ready"
 expect "/metrics has the process series" grep -Eq '^process_resident_memory_bytes [0-9]' "$work/metrics.txt"
+stop_agent
+expect "the agent stops cleanly" test $? -eq 0
+
+# --web.listen-address is repeatable: one server, several sockets, IPv4 and IPv6 loopback.
+start_agent "$AGENT" --config "$work/run.toml" --web.listen-address 127.0.0.1:0 --web.listen-address '[::1]:0'
+ports=$(sed -n 's/.*msg="agent started".* port=\([0-9,]*\).*/\1/p' "$work/agent.log" | head -1)
+expect "two listen addresses give two ports" bash -c "[[ '$ports' =~ ^[0-9]+,[0-9]+$ ]]"
+expect "the IPv4 one serves /metrics" curl -sf -o /dev/null "http://127.0.0.1:${ports%,*}/metrics"
+expect "the IPv6 one serves /metrics" curl -sf -o /dev/null "http://[::1]:${ports#*,}/metrics"
 
 sed -i 's/name = "refused"/name = "refused-renamed"/' "$work/run.toml"
 kill -HUP "$agent_pid"

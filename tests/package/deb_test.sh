@@ -72,6 +72,7 @@ expected=(
   /usr/bin/connectivity-agent
   /lib/systemd/system/connectivity-agent.service
   /etc/connectivity-agent/agent.toml
+  /etc/connectivity-agent/web-config.example.yml
   /usr/share/doc/connectivity-agent/README.md
   /usr/share/doc/connectivity-agent/copyright
   /usr/share/doc/connectivity-agent/changelog.Debian.gz
@@ -139,7 +140,7 @@ installed=yes
   > "$work/install.log" 2>&1 || { cat "$work/install.log"; not_ok "apt-get install ./connectivity-agent_*.deb"; exit 1; }
 ok "apt-get install -y ./connectivity-agent_*.deb"
 expect "dpkg has it installed" bash -c "dpkg-query -W -f='\${Status}' connectivity-agent | grep -q 'install ok installed'"
-expect "/usr/bin/connectivity-agent --version is $version" bash -c "/usr/bin/connectivity-agent --version | grep -q '^connectivity-agent $version'"
+expect "/usr/bin/connectivity-agent --version is $version" bash -c "/usr/bin/connectivity-agent --version | grep -q '^connectivity-agent, version $version '"
 expect "the installed config validates" /usr/bin/connectivity-agent validate --config /etc/connectivity-agent/agent.toml
 expect "postinst enabled the unit" test -L /etc/systemd/system/multi-user.target.wants/connectivity-agent.service
 
@@ -177,11 +178,15 @@ TOML
 chmod 644 "$work/agent.toml"
 as_service=(setpriv --reuid=nobody --regid=nogroup --clear-groups --no-new-privs
   "--inh-caps=-all,+net_raw" "--ambient-caps=-all,+net_raw" "--bounding-set=-all,+net_raw" --)
-unit_command() {  # the unit's KEY= command line, with the test config in place of /etc's
-  sed -n "s|^$1=||p" "$unit" | sed "s|/etc/connectivity-agent/agent.toml|$work/agent.toml|"
+unit_command() {  # the unit's KEY= command line, with the test's files in place of /etc's
+  sed -n "s|^$1=||p" "$unit" |
+    sed -e "s|/etc/connectivity-agent/agent.toml|$work/agent.toml|g" \
+        -e "s|/etc/connectivity-agent/web-config.yml|$work/web-config.yml|g"
 }
-read -r -a pre_command <<< "$(unit_command ExecStartPre)"
-read -r -a start_command <<< "$(unit_command ExecStart)"
+# The lines are /bin/sh -c '...', quoted as a shell quotes them (and without a '$' for systemd
+# to expand): the shell splits them as systemd does.
+eval "pre_command=($(unit_command ExecStartPre))"
+eval "start_command=($(unit_command ExecStart))"
 expect "ExecStartPre (validate) passes as the service user" "${as_service[@]}" "${pre_command[@]}"
 "${as_service[@]}" "${start_command[@]}" > "$work/agent.log" 2>&1 &
 agent_pid=$!
@@ -211,6 +216,41 @@ if [ -n "$stopped" ]; then wait "$agent_pid" || stop_status=$?; fi
 agent_pid=""
 expect "SIGTERM stops it cleanly" test -n "$stopped" -a "$stop_status" -eq 0
 [ $failed -eq 0 ] || sed 's/^/#   agent: /' "$work/agent.log" | tail -30
+
+# --- the web config: passed by the unit once the admin creates web-config.yml ---------------
+expect "the package ships the example web config as a conffile" \
+  grep -qxF /etc/connectivity-agent/web-config.example.yml "$work/control/conffiles"
+expect "the example as shipped validates (every setting commented out)" \
+  /usr/bin/connectivity-agent validate --config /etc/connectivity-agent/agent.toml \
+  --web.config.file /etc/connectivity-agent/web-config.example.yml
+# Basic auth only (the password is "change-me"): TLS is tested elsewhere; this is the unit's wiring.
+printf 'basic_auth_users:\n  prometheus: %s\n' \
+  "$(sed -n 's/^#   prometheus: //p' /etc/connectivity-agent/web-config.example.yml)" > "$work/web-config.yml"
+chmod 644 "$work/web-config.yml"
+printf 'tls_server_config:\n  cert_file: nowhere.crt\n' > "$work/bad-web-config.yml"
+cp "$work/web-config.yml" "$work/good-web-config.yml"
+cp "$work/bad-web-config.yml" "$work/web-config.yml"
+if "${as_service[@]}" "${pre_command[@]}" > /dev/null 2>&1; then
+  not_ok "ExecStartPre refuses a bad web-config.yml"
+else
+  ok "ExecStartPre refuses a bad web-config.yml"
+fi
+cp "$work/good-web-config.yml" "$work/web-config.yml"
+expect "ExecStartPre passes with a good one" "${as_service[@]}" "${pre_command[@]}"
+"${as_service[@]}" "${start_command[@]}" > "$work/agent-web.log" 2>&1 &
+agent_pid=$!
+healthy=""
+for _ in $(seq 100); do
+  if curl -sf "http://127.0.0.1:$port/-/healthy" > /dev/null 2>&1; then healthy=yes; break; fi
+  kill -0 "$agent_pid" 2>/dev/null || break
+  sleep 0.1
+done
+expect "with web-config.yml, /-/healthy still needs no password" test -n "$healthy"
+expect "and /metrics needs one" test "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")" = 401
+expect "which the example's user has" curl -sf -o /dev/null -u prometheus:change-me "http://127.0.0.1:$port/metrics"
+kill -TERM "$agent_pid" 2>/dev/null || true
+wait "$agent_pid" 2>/dev/null || true
+agent_pid=""
 
 # --- purge ------------------------------------------------------------------------------
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -q connectivity-agent > "$work/purge.log" 2>&1 \

@@ -117,7 +117,7 @@ TEST(Config, AHostTargetKindTakesANameAndRejectsAPortOrAnAddress) {
 
 TEST(Config, ParsesAValidConfig) {
   const Config c = parse_config(kValid, "test.toml");
-  EXPECT_EQ(c.agent.listen, "127.0.0.1:9470");
+  EXPECT_EQ(c.agent.listen, std::vector<std::string>{"127.0.0.1:9470"});
   ASSERT_EQ(c.checks.size(), 2u);
   const auto& oclc = c.checks[0];
   EXPECT_EQ(oclc.kind->name, "tcp");
@@ -343,7 +343,8 @@ TEST(Config, TheListenAddressIsCheckedAtLoad) {
   }
   for (const char* good : {":0", ":9470", "0.0.0.0:9470", "127.0.0.1:0", "[::]:9470", "[::1]:65535", "localhost:9470",
                            "agent.example.org:9470"}) {
-    EXPECT_EQ(parse_config("[agent]\nallow_empty = true\nlisten = \"" + std::string(good) + "\"\n", "test.toml").agent.listen, good);
+    EXPECT_EQ(parse_config("[agent]\nallow_empty = true\nlisten = \"" + std::string(good) + "\"\n", "test.toml").agent.listen,
+              std::vector<std::string>{std::string(good)});
   }
 }
 
@@ -388,6 +389,25 @@ TEST(Config, SeriesKeyFollowsLabelsNotSchedule) {
   EXPECT_EQ(a.checks[1].series_key(), b.checks[1].series_key());
   EXPECT_FALSE(a.checks[1].same_schedule_as(b.checks[1]));
   EXPECT_TRUE(a.checks[0].same_schedule_as(b.checks[0]));
+}
+
+}  // namespace
+}  // namespace connectivity
+
+namespace connectivity {
+namespace {
+
+TEST(Config, ListenTakesOneAddressOrAListAndTheWebConfigIsBesideTheFile) {
+  const Config several = parse_config(
+      "[agent]\nallow_empty = true\nlisten = [\"0.0.0.0:9470\", \"[::]:9470\"]\nweb_config_file = \"web.yml\"\n",
+      "/etc/connectivity-agent/agent.toml");
+  EXPECT_EQ(several.agent.listen, (std::vector<std::string>{"0.0.0.0:9470", "[::]:9470"}));
+  EXPECT_EQ(std::filesystem::path(several.agent.web_config_file),
+            std::filesystem::path("/etc/connectivity-agent") / "web.yml");
+  const Config defaults = parse_config("[agent]\nallow_empty = true\n", "test.toml");
+  EXPECT_EQ(defaults.agent.listen, std::vector<std::string>{"0.0.0.0:9470"});
+  EXPECT_EQ(defaults.agent.web_config_file, "");
+  EXPECT_THROW(parse_config("[agent]\nallow_empty = true\nweb_config_file = \"\"\n", "test.toml"), ConfigError);
 }
 
 }  // namespace

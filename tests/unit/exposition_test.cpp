@@ -49,7 +49,7 @@ class RunningAgent : public ::testing::Test {
   // `lifecycle`: serve POST /-/reload (--web.enable-lifecycle).
   void start(bool lifecycle = true) {
     agent_ = std::make_unique<Agent>(AgentOptions{
-        .config_path = config_path_, .listen = "127.0.0.1:0", .handle_signals = false, .web_enable_lifecycle = lifecycle});
+        .config_path = config_path_, .listen = {"127.0.0.1:0"}, .handle_signals = false, .web_enable_lifecycle = lifecycle});
     port_ = agent_->listening_ports().at(0);
     thread_ = std::thread([this] { agent_->run(); });
   }
@@ -295,7 +295,7 @@ TEST(AgentStartup, PortInUseIsAClearError) {
   const std::string dir = testing::make_temp_dir("connectivity-agent-test");
   std::ofstream(dir + "/a.toml") << "[agent]\nallow_empty = true\n";
   try {
-    Agent agent(AgentOptions{.config_path = dir + "/a.toml", .listen = "127.0.0.1:" + std::to_string(taken.port()), .handle_signals = false});
+    Agent agent(AgentOptions{.config_path = dir + "/a.toml", .listen = {"127.0.0.1:" + std::to_string(taken.port())}, .handle_signals = false});
     ADD_FAILURE() << "agent started on a port in use";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("cannot listen on 127.0.0.1:" + std::to_string(taken.port())), std::string::npos) << e.what();

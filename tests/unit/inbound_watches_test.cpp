@@ -190,7 +190,7 @@ TEST(InboundWithoutCapture, TheWatchIsExportedNotRunningSaysWhyOnceAndEveryCheck
   CapturedStderr log;
   auto agent = std::make_unique<Agent>(AgentOptions{
       .config_path = config_path,
-      .listen = "127.0.0.1:0",
+      .listen = {"127.0.0.1:0"},
       .handle_signals = false,
       .capture_backend = inbound::make_unavailable_capture_backend(
           "packet capture is not available on Windows; run the inbound watch on the catalogue host")});

@@ -77,6 +77,7 @@ TEST(ServiceCommandLine, QuotesTheExecutableAndCarriesEverySetting) {
   settings.roles = {"staff-client"};
   settings.log_file = "C:\\ProgramData\\connectivity-agent\\agent.log";
   settings.web_enable_lifecycle = true;
+  settings.web_config_file = "C:\\ProgramData\\connectivity-agent\\web config.yml";
   const std::string line =
       service::service_command_line("C:\\Program Files\\connectivity-agent\\connectivity-agent.exe", settings);
   EXPECT_TRUE(
@@ -100,7 +101,9 @@ TEST(ServiceCommandLine, QuotesTheExecutableAndCarriesEverySetting) {
                                              "staff-client",
                                              "--log-file",
                                              "C:\\ProgramData\\connectivity-agent\\agent.log",
-                                             "--web.enable-lifecycle"};
+                                             "--web.enable-lifecycle",
+                                             "--web.config.file",
+                                             "C:\\ProgramData\\connectivity-agent\\web config.yml"};
   EXPECT_EQ(args, expected);
 
   const auto bare = parse_windows_command_line(service::service_command_line("C:\\a.exe", {}));
