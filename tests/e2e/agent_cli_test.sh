@@ -37,9 +37,11 @@ start_agent() {
   "$@" > "$work/agent.log" 2>&1 &
   agent_pid=$!
   port=""
-  if wait_for_line "$work/agent.log" 'msg="agent started"'; then
+  # The whole line, up to its port: a reader can meet a line the agent is still writing.
+  if wait_for_line "$work/agent.log" 'msg="agent started".* port=[0-9][0-9,]* '; then
     port=$(sed -n 's/.*msg="agent started".* port=\([0-9]*\).*/\1/p' "$work/agent.log" | head -1)
   fi
+  [ -n "$port" ] || sed 's/^/#   agent (no port logged): /' "$work/agent.log" | tail -20
 }
 # Sends SIGTERM and waits (bounded, 2 s) for a clean exit; returns the exit status or 124.
 stop_agent() {
