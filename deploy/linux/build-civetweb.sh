@@ -15,7 +15,15 @@
 #
 # Usage: build-civetweb.sh       (env: CONNECTIVITY_LINUX_CACHE, JOBS)
 set -euo pipefail
-cache=${CONNECTIVITY_LINUX_CACHE:-/var/cache/connectivity-agent/linux}
+# /var/cache when this user may write there (root, CI); else the user's own cache, so a build
+# run without root (after `sudo deploy/install-deps.sh`) works too.
+default_cache=/var/cache/connectivity-agent/linux
+if ! mkdir -p "$default_cache" 2> /dev/null || [ ! -w "$default_cache" ]; then
+  default_cache=${XDG_CACHE_HOME:-$HOME/.cache}/connectivity-agent/linux
+fi
+cache=${CONNECTIVITY_LINUX_CACHE:-$default_cache}
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
 jobs=${JOBS:-$(nproc)}
 log() { echo "civetweb from source: $*" >&2; }
 
@@ -34,11 +42,12 @@ mkdir -p "$cache/src"
 if ! apt-cache showsrc civetweb 2>/dev/null | grep -q '^Version:'; then
   list=/etc/apt/sources.list.d/connectivity-agent-deb-src
   if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources > "$list.sources"
+    sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $sudo tee "$list.sources" > /dev/null
   else
-    grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed 's/^deb /deb-src /' > "$list.list"
+    grep -h '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed 's/^deb /deb-src /' |
+      $sudo tee "$list.list" > /dev/null
   fi
-  apt-get update -qq >&2
+  $sudo apt-get update -qq >&2
 fi
 work=$(mktemp -d "$cache/src/civetweb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
