@@ -33,8 +33,6 @@ std::string label_of(const Labels& labels, std::string_view name) {
   return {};
 }
 
-std::string fact_label(const Fact& fact, std::string_view name) { return label_of(fact.labels, name); }
-
 std::string utc_text(std::chrono::system_clock::time_point t) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
   const std::tm parts = utc_calendar(seconds);
@@ -59,7 +57,7 @@ std::string detail_of(const PreflightEntry& entry, std::chrono::system_clock::ti
     for (const auto& var : entry.missing_vars) vars += (vars.empty() ? "" : ", ") + var;
     return "not run: set " + vars;
   }
-  const std::string learned = describe_facts(entry.run.facts, now);
+  const std::string learned = summary_line(describe_facts(entry.kind, entry.run.facts, now));
   std::string detail;
   if (entry.outcome == Outcome::pass || learned.empty()) detail = entry.run.detail.empty() ? learned : entry.run.detail;
   else detail = entry.run.detail.empty() ? learned : entry.run.detail + "; " + learned;
@@ -140,6 +138,7 @@ PreflightReport run_preflight(const Config& config, bool only_required,
     entry.name = check->name;
     entry.probe = std::string(check->kind->name);
     entry.target = check->target.to_string();
+    entry.kind = check->kind;
     entry.required = check->required;
     entry.labels = check->labels;
     entry.run_from = check->run_from;
@@ -181,53 +180,6 @@ PreflightReport run_preflight(const Config& config, bool only_required,
   }
   report.took = Clock::now() - started;
   return report;
-}
-
-std::string describe_facts(const std::vector<Fact>& facts, std::chrono::system_clock::time_point now) {
-  std::vector<std::string> parts;
-  std::vector<std::string> addresses;
-  for (const auto& fact : facts) {
-    const std::string_view metric = fact.metric;
-    if (metric == "connectivity_tds_server_info") {
-      const std::string product = fact_label(fact, "product");
-      parts.push_back((product == "unknown" ? std::string("SQL Server") : product) + " (" + fact_label(fact, "version") +
-                      "), encryption " + fact_label(fact, "encryption"));
-    } else if (metric == "connectivity_tds_browser_tcp_port") {
-      parts.push_back("browser names port " + std::to_string(static_cast<long long>(fact.value)));
-    } else if (metric == "connectivity_tls_earliest_cert_not_after_timestamp_seconds" && std::isfinite(fact.value)) {
-      const double days = (fact.value - to_unix_seconds(now)) / 86400;
-      char text[64];
-      if (days >= 0) std::snprintf(text, sizeof text, "cert expires in %.0f days", std::floor(days));
-      else std::snprintf(text, sizeof text, "cert expired %.0f days ago", std::ceil(-days));
-      parts.emplace_back(text);
-    } else if (metric == "connectivity_tls_version_info") {
-      parts.push_back(fact_label(fact, "version"));
-    } else if (metric == "connectivity_http_status_code") {
-      parts.push_back("HTTP " + std::to_string(static_cast<int>(fact.value)));
-    } else if (metric == "connectivity_z3950_info") {
-      parts.push_back(fact_label(fact, "implementation_name") + " " + fact_label(fact, "implementation_version") +
-                      ", Z39.50 v" + fact_label(fact, "protocol_version"));
-    } else if (metric == "connectivity_z3950_search_hits") {
-      parts.push_back(std::to_string(static_cast<long long>(fact.value)) + " hits in " + fact_label(fact, "database"));
-    } else if (metric == "connectivity_ldap_root_dse_info") {
-      parts.push_back("LDAP versions " + fact_label(fact, "supported_ldap_versions"));
-    } else if (metric == "connectivity_ldap_naming_contexts") {
-      parts.push_back(std::to_string(static_cast<long long>(fact.value)) + " naming contexts");
-    } else if (metric == "connectivity_isoill_reply_info") {
-      parts.push_back(fact_label(fact, "apdu") + ": " + fact_label(fact, "report"));
-    } else if (metric == "connectivity_dns_address_info") {
-      addresses.push_back(fact_label(fact, "address"));
-    }
-  }
-  if (!addresses.empty()) {
-    std::string list;
-    for (std::size_t i = 0; i < std::min<std::size_t>(addresses.size(), 4); ++i) list += (i ? " " : "") + addresses[i];
-    if (addresses.size() > 4) list += " +" + std::to_string(addresses.size() - 4) + " more";
-    parts.insert(parts.begin(), list);
-  }
-  std::string out;
-  for (const auto& part : parts) out += (out.empty() ? "" : ", ") + part;
-  return out;
 }
 
 std::string render_table(const PreflightReport& report, bool colour) {

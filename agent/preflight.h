@@ -21,6 +21,7 @@ struct PreflightEntry {
   std::string name;
   std::string probe;
   std::string target;
+  const ProbeKind* kind = nullptr;  // null for a skipped check
   bool required = true;
   Labels labels;  // the check's configured labels (vendor, system, direction, doc, ...)
   Outcome outcome = Outcome::skipped;
@@ -45,10 +46,6 @@ struct PreflightReport {
 // its own timeout. `on_done` (optional) hears of each run as it ends, on the calling thread.
 PreflightReport run_preflight(const Config& config, bool only_required,
                               const std::function<void(const PreflightEntry&, std::size_t done, std::size_t total)>& on_done = {});
-
-// One line of what a run learned, for people: "SQL Server 2022 (16.0.1000), encryption off",
-// "cert expires in 83 days, TLSv1.3", "HTTP 200", "YAZ GFS/YAZ 5.34.0, Z39.50 v3".
-std::string describe_facts(const std::vector<Fact>& facts, std::chrono::system_clock::time_point now);
 
 std::string render_table(const PreflightReport& report, bool colour);
 // Stable, versioned JSON (`"schema": "connectivity-agent-check/1"`) for scripts.

@@ -1,11 +1,16 @@
 #include "probes/probe.h"
 
+#include "probes/utc_time.h"
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/address_v6.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
 #include <stdexcept>
 
 namespace connectivity {
@@ -135,6 +140,43 @@ void ProbeContext::end_phase_at(Clock::time_point now) {
   now = std::min(now, deadline_);
   phases_.back().took = std::max(now - phase_started_, Clock::duration::zero());
   phase_open_ = false;
+}
+
+std::string_view Fact::label(std::string_view name) const {
+  for (const auto& [label_name, value] : labels)
+    if (label_name == name) return value;
+  return {};
+}
+
+FactWords describe_facts(const ProbeKind* kind, std::span<const Fact> facts, std::chrono::system_clock::time_point now) {
+  FactWords words;
+  if (kind && kind->describe) kind->describe(facts, now, words);
+  return words;
+}
+
+std::string summary_line(const FactWords& words) {
+  std::string line;
+  for (const auto& phrase : words.summary) line += (line.empty() ? "" : ", ") + phrase;
+  return line;
+}
+
+std::string days_from_now(double unix_seconds, std::chrono::system_clock::time_point now) {
+  if (!std::isfinite(unix_seconds)) return "never";
+  const double days = (unix_seconds - std::chrono::duration<double>(now.time_since_epoch()).count()) / 86400;
+  char text[64];
+  if (days >= 1) std::snprintf(text, sizeof text, "in %.0f day%s", std::floor(days), std::floor(days) == 1 ? "" : "s");
+  else if (days >= 0) std::snprintf(text, sizeof text, "in less than a day");
+  else if (days > -1) std::snprintf(text, sizeof text, "less than a day ago");
+  else std::snprintf(text, sizeof text, "%.0f day%s ago", std::ceil(-days), std::ceil(-days) == 1 ? "" : "s");
+  return text;
+}
+
+std::string utc_minute_text(double unix_seconds) {
+  if (!std::isfinite(unix_seconds)) return "never";
+  const std::tm parts = utc_calendar(static_cast<std::time_t>(std::floor(unix_seconds)));
+  char text[48];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &parts);
+  return text;
 }
 
 }  // namespace connectivity

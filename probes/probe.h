@@ -90,7 +90,21 @@ struct Fact {
   Labels labels;  // beyond the check's own
   double value = 1;
   FactType type = FactType::gauge;
+
+  // The value of the label `name`, or "" when it has none.
+  std::string_view label(std::string_view name) const;
 };
+
+// A run's facts put into words for people (`check`, the status page, the JSON API), by the kind
+// that reports them: the metric names stay the kind's own business.
+struct FactWords {
+  // Short phrases for one line, in order: "cert expires in 83 days", "TLSv1.3".
+  std::vector<std::string> summary;
+  // Longer lines for a check's own page, each under a heading: each certificate of the chain,
+  // each naming context.
+  std::vector<std::pair<std::string, std::string>> details;
+};
+using DescribeFacts = void (*)(std::span<const Fact> facts, std::chrono::system_clock::time_point now, FactWords& words);
 
 struct PhaseTiming {
   std::string_view name;
@@ -164,6 +178,17 @@ struct ProbeKind {
   bool url_target = false;  // `target` is an http(s) URL rather than host:port
   bool host_target = false;  // `target` is a bare DNS name (parse_host_target) rather than host:port
   std::function<std::unique_ptr<Probe>(ConfigTable&)> make;
+  // Its facts in words; null for a kind that reports none worth saying (tcp).
+  DescribeFacts describe = nullptr;
 };
+
+// `kind`'s words for `facts` (none when `kind` is null or says nothing).
+FactWords describe_facts(const ProbeKind* kind, std::span<const Fact> facts, std::chrono::system_clock::time_point now);
+// The summary phrases on one line, joined by ", ".
+std::string summary_line(const FactWords& words);
+// "in 12 days", "12 days ago", "today": how far `unix_seconds` is from `now`, in whole days.
+std::string days_from_now(double unix_seconds, std::chrono::system_clock::time_point now);
+// "2027-01-05 14:02 UTC".
+std::string utc_minute_text(double unix_seconds);
 
 }  // namespace connectivity

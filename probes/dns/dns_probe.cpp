@@ -322,6 +322,29 @@ ProbeResult DnsProbe::conclude(const std::string& name, const std::string& serve
   return ProbeResult{reason::success, std::move(detail), std::move(facts)};
 }
 
+namespace {
+// The addresses first and at most four of them on the line (a round-robin name has dozens);
+// every one on the check's page.
+void describe_dns_facts(std::span<const Fact> facts, std::chrono::system_clock::time_point, FactWords& words) {
+  std::vector<std::string_view> addresses;
+  for (const auto& fact : facts) {
+    if (fact.metric == kAddressInfo) addresses.push_back(fact.label("address"));
+    else if (fact.metric == kTtl) words.details.emplace_back("smallest TTL", std::to_string(static_cast<long long>(fact.value)) + " s");
+    else if (fact.metric == kChanges)
+      words.details.emplace_back("address set changes since loaded", std::to_string(static_cast<long long>(fact.value)));
+  }
+  if (addresses.empty()) return;
+  std::string line, all;
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    if (i < 4) line += (i ? " " : "") + std::string(addresses[i]);
+    all += (i ? " " : "") + std::string(addresses[i]);
+  }
+  if (addresses.size() > 4) line += " +" + std::to_string(addresses.size() - 4) + " more";
+  words.summary.insert(words.summary.begin(), line);
+  words.details.insert(words.details.begin(), {"addresses", all});
+}
+}  // namespace
+
 const ProbeKind& dns_probe_kind() {
   static constexpr std::string_view phases[] = {"query_a", "query_aaaa", "query_tcp"};
   static constexpr std::string_view reasons[] = {reason::protocol_error, reason::address_drift};
@@ -343,7 +366,8 @@ const ProbeKind& dns_probe_kind() {
         s.types = read_types(options);
         s.expected = read_expected(options);
         return std::make_unique<DnsProbe>(std::move(s));
-      }};
+      },
+      .describe = describe_dns_facts};
   return kind;
 }
 

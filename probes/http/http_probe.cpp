@@ -452,6 +452,17 @@ asio::awaitable<ProbeResult> HttpProbe::run(ProbeContext& ctx) const {
   }
 }
 
+namespace {
+void describe_http_facts(std::span<const Fact> facts, std::chrono::system_clock::time_point now, FactWords& words) {
+  for (const auto& fact : facts) {
+    if (fact.metric == kStatusCode) words.summary.push_back("HTTP " + std::to_string(static_cast<int>(fact.value)));
+    else if (fact.metric == kRedirects) words.details.emplace_back("redirects followed", std::to_string(static_cast<long long>(fact.value)));
+    else if (fact.metric == kBodyBytes) words.details.emplace_back("body", std::to_string(static_cast<long long>(fact.value)) + " bytes");
+  }
+  describe_tls_facts(facts, now, words);
+}
+}  // namespace
+
 const ProbeKind& http_probe_kind() {
   static constexpr std::string_view phases[] = {"resolve", "connect", "tls", "request", "transfer"};
   static constexpr std::string_view reasons[] = {reason::tls_error,      reason::cert_invalid,
@@ -490,7 +501,8 @@ const ProbeKind& http_probe_kind() {
         }
         s.tls = TlsClient::from_options(options);
         return std::make_unique<HttpProbe>(std::move(s));
-      }};
+      },
+      .describe = describe_http_facts};
   return kind;
 }
 

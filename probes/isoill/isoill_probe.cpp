@@ -62,6 +62,13 @@ asio::awaitable<ProbeResult> IsoIllProbe::run(ProbeContext& ctx) const {
   co_return ProbeResult{reason::success, {}, std::move(facts)};
 }
 
+namespace {
+void describe_isoill_facts(std::span<const Fact> facts, std::chrono::system_clock::time_point, FactWords& words) {
+  for (const auto& fact : facts)
+    if (fact.metric == kReply) words.summary.push_back(std::string(fact.label("apdu")) + ": " + std::string(fact.label("report")));
+}
+}  // namespace
+
 const ProbeKind& isoill_probe_kind() {
   static constexpr std::string_view phases[] = {"resolve", "connect", "status_query"};
   static constexpr std::string_view reasons[] = {reason::protocol_error};
@@ -74,7 +81,8 @@ const ProbeKind& isoill_probe_kind() {
         s.family = parse_address_family(options);
         s.status_query = options.boolean("status_query").value_or(false);
         return std::make_unique<IsoIllProbe>(s);
-      }};
+      },
+      .describe = describe_isoill_facts};
   return kind;
 }
 

@@ -308,6 +308,19 @@ asio::awaitable<ProbeResult> LdapProbe::run(ProbeContext& ctx) const {
   co_return ProbeResult{reason::success, {}, std::move(facts)};
 }
 
+namespace {
+void describe_ldap_facts(std::span<const Fact> facts, std::chrono::system_clock::time_point now, FactWords& words) {
+  for (const auto& fact : facts) {
+    if (fact.metric == kRootDseInfo) words.summary.push_back("LDAP versions " + std::string(fact.label("supported_ldap_versions")));
+    else if (fact.metric == kNamingContexts) words.summary.push_back(std::to_string(static_cast<long long>(fact.value)) + " naming contexts");
+    else if (fact.metric == kNamingContextInfo) words.details.emplace_back("naming context", fact.label("naming_context"));
+    else if (fact.metric == kResultCode)
+      words.details.emplace_back(std::string(fact.label("operation")) + " result code", std::to_string(static_cast<long long>(fact.value)));
+  }
+  describe_tls_facts(facts, now, words);
+}
+}  // namespace
+
 const ProbeKind& ldap_probe_kind() {
   static constexpr std::string_view phases[] = {"resolve", "connect", "starttls", "tls", "bind", "search"};
   static constexpr std::string_view reasons[] = {reason::protocol_error, reason::tls_error,   reason::cert_invalid,
@@ -345,7 +358,8 @@ const ProbeKind& ldap_probe_kind() {
             if (options.get(key)) options.fail(key, "is a TLS option: it needs tls = true or starttls = true");
         }
         return std::make_unique<LdapProbe>(std::move(s));
-      }};
+      },
+      .describe = describe_ldap_facts};
   return kind;
 }
 

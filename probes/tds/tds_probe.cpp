@@ -266,6 +266,21 @@ asio::awaitable<std::optional<ProbeResult>> TdsProbe::strict_session(ProbeContex
   co_return judge(std::move(prelogin), facts);
 }
 
+namespace {
+void describe_tds_facts(std::span<const Fact> facts, std::chrono::system_clock::time_point now, FactWords& words) {
+  for (const auto& fact : facts) {
+    if (fact.metric == kServerInfo) {
+      const std::string_view product = fact.label("product");
+      words.summary.push_back((product == "unknown" ? std::string("SQL Server") : std::string(product)) + " (" +
+                              std::string(fact.label("version")) + "), encryption " + std::string(fact.label("encryption")));
+    } else if (fact.metric == kBrowserPort) {
+      words.summary.push_back("browser names port " + std::to_string(static_cast<long long>(fact.value)));
+    }
+  }
+  describe_tls_facts(facts, now, words);
+}
+}  // namespace
+
 const ProbeKind& tds_probe_kind() {
   static constexpr std::string_view phases[] = {"resolve", "connect", "prelogin", "tls", "browser"};
   static constexpr std::string_view reasons[] = {reason::protocol_error, reason::tls_error, reason::cert_invalid,
@@ -296,7 +311,8 @@ const ProbeKind& tds_probe_kind() {
             if (options.get(key)) options.fail(key, "is a TLS option: it needs tls = true or strict = true");
         }
         return std::make_unique<TdsProbe>(std::move(s));
-      }};
+      },
+      .describe = describe_tds_facts};
   return kind;
 }
 

@@ -17,6 +17,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <limits>
 #include <tuple>
@@ -468,6 +470,33 @@ std::string_view classify_tls_stream_error(const boost::system::error_code& erro
   if (error.category() == asio::error::get_ssl_category() || error == ssl::error::stream_truncated)
     return reason::tls_error;
   return classify_network_error(error);
+}
+
+void describe_tls_facts(std::span<const Fact> facts, std::chrono::system_clock::time_point now, FactWords& words) {
+  for (const auto& fact : facts) {
+    if (fact.metric == kEarliest && std::isfinite(fact.value)) {
+      const double days = (fact.value - std::chrono::duration<double>(now.time_since_epoch()).count()) / 86400;
+      char text[64];
+      if (days >= 0) std::snprintf(text, sizeof text, "cert expires in %.0f days", std::floor(days));
+      else std::snprintf(text, sizeof text, "cert expired %.0f days ago", std::ceil(-days));
+      words.summary.emplace_back(text);
+    } else if (fact.metric == kVersionInfo) {
+      words.summary.emplace_back(fact.label("version"));
+    } else if (fact.metric == kNotAfter) {
+      words.details.emplace_back("certificate " + std::string(fact.label("position")),
+                                 std::string(fact.label("subject")) + ", issued by " + std::string(fact.label("issuer")) +
+                                     ", serial " + std::string(fact.label("serial")) + ", valid until " +
+                                     utc_minute_text(fact.value) + " (" + days_from_now(fact.value, now) + ")");
+    } else if (fact.metric == kLeafInfo) {
+      words.details.emplace_back("leaf certificate SHA-256", fact.label("fingerprint_sha256"));
+    } else if (fact.metric == kCipherInfo) {
+      words.details.emplace_back("cipher", fact.label("cipher"));
+    } else if (fact.metric == kVerifyResult && fact.value == 1) {
+      const std::string_view result = fact.label("reason");
+      words.details.emplace_back("verification", result == verify_reason::ok ? std::string("the chain verifies")
+                                                                              : "failed: " + std::string(result));
+    }
+  }
 }
 
 }  // namespace connectivity

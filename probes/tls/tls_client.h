@@ -11,6 +11,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <span>
@@ -43,6 +44,11 @@ inline constexpr std::string_view kVerifyReasons[] = {
     verify_reason::expired,           verify_reason::not_yet_valid, verify_reason::self_signed,
     verify_reason::unknown_ca,        verify_reason::hostname_mismatch, verify_reason::invalid,
     verify_reason::pin_mismatch,      verify_reason::ok};
+
+// The words for the facts a TLS handshake reports, for every kind that speaks TLS: the earliest
+// expiry and the version on one line, each certificate of the chain, the cipher and the
+// verification on the check's page.
+void describe_tls_facts(std::span<const Fact> facts, std::chrono::system_clock::time_point now, FactWords& words);
 
 // A TLS stream over Beast's tcp_stream, whose expiry closes the socket at the run's deadline
 // even inside an operation that does not honour cancellation.

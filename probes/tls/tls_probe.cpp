@@ -25,6 +25,7 @@ asio::awaitable<ProbeResult> TlsProbe::run(ProbeContext& ctx) const {
   co_return ProbeResult{reason::success, {}, std::move(handshake.facts)};
 }
 
+
 const ProbeKind& tls_probe_kind() {
   static constexpr std::string_view phases[] = {"resolve", "connect", "tls"};
   static constexpr std::string_view reasons[] = {reason::tls_error, reason::cert_invalid};
@@ -35,7 +36,8 @@ const ProbeKind& tls_probe_kind() {
       .make = [](ConfigTable& options) -> std::unique_ptr<Probe> {
         const AddressFamily family = parse_address_family(options);
         return std::make_unique<TlsProbe>(family, TlsClient::from_options(options));
-      }};
+      },
+      .describe = describe_tls_facts};
   return kind;
 }
 

@@ -168,6 +168,19 @@ z3950::Credentials read_credentials(ConfigTable& options) {
 
 }  // namespace
 
+namespace {
+void describe_z3950_facts(std::span<const Fact> facts, std::chrono::system_clock::time_point, FactWords& words) {
+  for (const auto& fact : facts) {
+    if (fact.metric == kInfo)
+      words.summary.push_back(std::string(fact.label("implementation_name")) + " " +
+                              std::string(fact.label("implementation_version")) + ", Z39.50 v" +
+                              std::string(fact.label("protocol_version")));
+    else if (fact.metric == kHits)
+      words.summary.push_back(std::to_string(static_cast<long long>(fact.value)) + " hits in " + std::string(fact.label("database")));
+  }
+}
+}  // namespace
+
 const ProbeKind& z3950_probe_kind() {
   static constexpr std::string_view phases[] = {"resolve", "connect", "init", "search"};
   static constexpr std::string_view reasons[] = {reason::protocol_error, reason::rejected, reason::search_failed};
@@ -196,7 +209,8 @@ const ProbeKind& z3950_probe_kind() {
           s.min_hits = *node->value<std::int64_t>();
         }
         return std::make_unique<Z3950Probe>(std::move(s));
-      }};
+      },
+      .describe = describe_z3950_facts};
   return kind;
 }
 

@@ -185,30 +185,71 @@ TEST_F(PreflightFixture, TlsDetailSaysHowLongTheCertificateLasts) {
       << render_table(report, false);
 }
 
-TEST(DescribeFacts, ReadsEachProbesFacts) {
+// Each kind puts its own facts into words (ProbeKind::describe): `check`, the status page and the
+// JSON API all ask the kind.
+std::string words_of(std::string_view kind, const std::vector<Fact>& facts, std::chrono::system_clock::time_point now) {
+  const ProbeKind* found = builtin_probes().find(kind);
+  EXPECT_NE(found, nullptr) << kind;
+  return summary_line(describe_facts(found, facts, now));
+}
+
+TEST(DescribeFacts, EachKindReadsItsOwnFacts) {
   const auto now = std::chrono::system_clock::from_time_t(1'800'000'000);
   const double now_s = 1'800'000'000;
-  EXPECT_EQ(describe_facts({{"connectivity_tls_earliest_cert_not_after_timestamp_seconds", "", {}, now_s - 3 * 86400 + 10}}, now),
+  EXPECT_EQ(words_of("tls", {{"connectivity_tls_earliest_cert_not_after_timestamp_seconds", "", {}, now_s - 3 * 86400 + 10}}, now),
             "cert expired 3 days ago");
-  EXPECT_EQ(describe_facts({{"connectivity_tls_earliest_cert_not_after_timestamp_seconds", "", {}, now_s + 83.5 * 86400}}, now),
+  EXPECT_EQ(words_of("tls", {{"connectivity_tls_earliest_cert_not_after_timestamp_seconds", "", {}, now_s + 83.5 * 86400}}, now),
             "cert expires in 83 days");
-  EXPECT_EQ(describe_facts({{"connectivity_z3950_info", "",
-                             {{"implementation_name", "GFS/YAZ"}, {"implementation_version", "5.34.0"}, {"protocol_version", "3"}}},
-                            {"connectivity_z3950_search_hits", "", {{"database", "Default"}}, 42}},
-                           now),
+  EXPECT_EQ(words_of("z3950", {{"connectivity_z3950_info", "",
+                                {{"implementation_name", "GFS/YAZ"}, {"implementation_version", "5.34.0"}, {"protocol_version", "3"}}},
+                               {"connectivity_z3950_search_hits", "", {{"database", "Default"}}, 42}},
+                     now),
             "GFS/YAZ 5.34.0, Z39.50 v3, 42 hits in Default");
-  EXPECT_EQ(describe_facts({{"connectivity_http_status_code", "", {}, 302}}, now), "HTTP 302");
+  // An https check speaks TLS too: its words say both.
+  EXPECT_EQ(words_of("http", {{"connectivity_http_status_code", "", {}, 302},
+                              {"connectivity_tls_version_info", "", {{"version", "TLSv1.3"}}}},
+                     now),
+            "HTTP 302, TLSv1.3");
   std::vector<Fact> addresses;
   for (int i = 1; i <= 6; ++i) addresses.push_back({"connectivity_dns_address_info", "", {{"address", "192.0.2." + std::to_string(i)}}});
   addresses.push_back({"connectivity_dns_addresses", "", {}, 6});
-  EXPECT_EQ(describe_facts(addresses, now), "192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 +2 more");
-  EXPECT_EQ(describe_facts({{"connectivity_isoill_reply_info", "", {{"apdu", "Status-or-Error-Report"}, {"report", "unknown-transaction-id"}}}}, now),
+  EXPECT_EQ(words_of("dns", addresses, now), "192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 +2 more");
+  EXPECT_EQ(words_of("isoill", {{"connectivity_isoill_reply_info", "", {{"apdu", "Status-or-Error-Report"}, {"report", "unknown-transaction-id"}}}}, now),
             "Status-or-Error-Report: unknown-transaction-id");
-  EXPECT_EQ(describe_facts({{"connectivity_ldap_root_dse_info", "", {{"supported_ldap_versions", "3"}}},
-                            {"connectivity_ldap_naming_contexts", "", {}, 2}},
-                           now),
+  EXPECT_EQ(words_of("ldap", {{"connectivity_ldap_root_dse_info", "", {{"supported_ldap_versions", "3"}}},
+                              {"connectivity_ldap_naming_contexts", "", {}, 2}},
+                     now),
             "LDAP versions 3, 2 naming contexts");
-  EXPECT_EQ(describe_facts({{"connectivity_unknown_info", "", {{"x", "y"}}}}, now), "");
+  EXPECT_EQ(words_of("tds", {{"connectivity_tds_server_info", "", {{"product", "unknown"}, {"version", "16.0.1000"}, {"encryption", "off"}}}}, now),
+            "SQL Server (16.0.1000), encryption off");
+  // A kind says nothing of facts that are not its own, and tcp has none to say.
+  EXPECT_EQ(words_of("z3950", {{"connectivity_http_status_code", "", {}, 200}}, now), "");
+  EXPECT_EQ(words_of("tcp", {{"connectivity_unknown_info", "", {{"x", "y"}}}}, now), "");
+  EXPECT_EQ(summary_line(describe_facts(nullptr, addresses, now)), "");
+}
+
+TEST(DescribeFacts, TheCheckPageGetsTheChainAndTheAddressesInFull) {
+  const auto now = std::chrono::system_clock::from_time_t(1'800'000'000);
+  const double now_s = 1'800'000'000;
+  const FactWords tls = describe_facts(
+      builtin_probes().find("tls"),
+      std::vector<Fact>{{"connectivity_tls_cert_not_after_timestamp_seconds", "",
+                         {{"issuer", "CN=Test CA"}, {"position", "0"}, {"serial", "0A"}, {"subject", "CN=leaf"}}, now_s + 12.2 * 86400},
+                        {"connectivity_tls_cert_not_after_timestamp_seconds", "",
+                         {{"issuer", "CN=Test CA"}, {"position", "1"}, {"serial", "01"}, {"subject", "CN=Test CA"}}, now_s - 86400 * 2.5},
+                        {"connectivity_tls_verify_result", "", {{"reason", "expired"}}, 1},
+                        {"connectivity_tls_verify_result", "", {{"reason", "ok"}}, 0}},
+      now);
+  ASSERT_EQ(tls.details.size(), 3u);
+  EXPECT_EQ(tls.details[0].first, "certificate 0");
+  EXPECT_EQ(tls.details[0].second, "CN=leaf, issued by CN=Test CA, serial 0A, valid until 2027-01-27 12:48 UTC (in 12 days)");
+  EXPECT_EQ(tls.details[1].second, "CN=Test CA, issued by CN=Test CA, serial 01, valid until 2027-01-12 20:00 UTC (3 days ago)");
+  EXPECT_EQ(tls.details[2], (std::pair<std::string, std::string>{"verification", "failed: expired"}));
+  std::vector<Fact> addresses;
+  for (int i = 1; i <= 6; ++i) addresses.push_back({"connectivity_dns_address_info", "", {{"address", "192.0.2." + std::to_string(i)}}});
+  const FactWords dns = describe_facts(builtin_probes().find("dns"), addresses, now);
+  ASSERT_FALSE(dns.details.empty());
+  EXPECT_EQ(dns.details[0].second, "192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.5 192.0.2.6");
 }
 
 // A firewall rule that drops: the SYN goes unanswered, the check times out; the table says so.
