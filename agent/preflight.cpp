@@ -2,6 +2,8 @@
 
 #include "agent/log.h"
 #include "agent/scheduler.h"
+#include "agent/status.h"
+#include "exporters/status_json.h"
 #include "probes/resolver.h"
 #include "probes/utc_time.h"
 
@@ -33,36 +35,33 @@ std::string label_of(const Labels& labels, std::string_view name) {
   return {};
 }
 
-std::string utc_text(std::chrono::system_clock::time_point t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
-  const std::tm parts = utc_calendar(seconds);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return text;
+// An entry as the status records the JSON and the DETAIL column are made from: one form for
+// `check` and the running agent's API.
+CheckStatus status_of(const PreflightEntry& entry) {
+  CheckStatus status;
+  status.name = entry.name;
+  status.probe = entry.probe;
+  status.target = entry.target;
+  status.kind = entry.kind;
+  status.required = entry.required;
+  status.labels = entry.labels;
+  status.run_from = entry.run_from;
+  status.warnings = entry.warnings;
+  status.missing_vars = entry.missing_vars;
+  status.state = entry.outcome == Outcome::pass ? CheckState::up
+                 : entry.outcome == Outcome::fail ? CheckState::down
+                                                  : CheckState::skipped;
+  if (status.state == CheckState::skipped) return status;
+  status.reason = entry.run.reason;
+  status.detail = entry.run.detail;
+  status.facts = entry.run.facts;
+  status.phases = entry.run.phases;
+  status.seconds = std::chrono::duration<double>(entry.run.total).count();
+  return status;
 }
 
-std::string_view outcome_name(Outcome outcome) {
-  switch (outcome) {
-    case Outcome::pass: return "pass";
-    case Outcome::fail: return "fail";
-    case Outcome::skipped: return "skipped";
-  }
-  return "skipped";
-}
-
-// What the table's DETAIL column and the JSON's "detail" say: the failure, what was learned.
 std::string detail_of(const PreflightEntry& entry, std::chrono::system_clock::time_point now) {
-  if (entry.outcome == Outcome::skipped) {
-    std::string vars;
-    for (const auto& var : entry.missing_vars) vars += (vars.empty() ? "" : ", ") + var;
-    return "not run: set " + vars;
-  }
-  const std::string learned = summary_line(describe_facts(entry.kind, entry.run.facts, now));
-  std::string detail;
-  if (entry.outcome == Outcome::pass || learned.empty()) detail = entry.run.detail.empty() ? learned : entry.run.detail;
-  else detail = entry.run.detail.empty() ? learned : entry.run.detail + "; " + learned;
-  for (const auto& warning : entry.warnings) detail += (detail.empty() ? "warning: " : "; warning: ") + warning;
-  return detail;
+  return status_of(entry).detail_line(now);
 }
 
 std::string latency_text(Clock::duration took) {
@@ -71,11 +70,6 @@ std::string latency_text(Clock::duration took) {
   if (ms >= 1000) std::snprintf(text, sizeof text, "%.2f s", ms / 1000);
   else std::snprintf(text, sizeof text, "%.1f ms", ms);
   return text;
-}
-
-// Microsecond resolution is all a latency needs, and keeps the JSON short.
-double rounded_seconds(Clock::duration took) {
-  return std::round(std::chrono::duration<double>(took).count() * 1e6) / 1e6;
 }
 
 // Whether `stream` is a terminal that shows the ANSI escapes of colours and the progress line.
@@ -255,59 +249,13 @@ std::string render_table(const PreflightReport& report, bool colour) {
 }
 
 std::string render_json(const PreflightReport& report, std::string_view agent_version) {
-  const auto now = std::chrono::system_clock::now();
-  toml::array checks;
-  for (const auto& entry : report.entries) {
-    toml::table labels;
-    for (const auto& [name, value] : entry.labels) labels.insert_or_assign(name, value);
-    toml::array run_from;
-    for (const auto& role : entry.run_from) run_from.push_back(role);
-    toml::table check{{"name", entry.name},
-                      {"probe", entry.probe},
-                      {"target", entry.target},
-                      {"required", entry.required},
-                      {"labels", std::move(labels)},
-                      {"run_from", std::move(run_from)},
-                      {"result", std::string(outcome_name(entry.outcome))},
-                      {"detail", detail_of(entry, now)}};
-    if (entry.outcome == Outcome::skipped) {
-      toml::array missing;
-      for (const auto& var : entry.missing_vars) missing.push_back(var);
-      check.insert("missing_vars", std::move(missing));
-    } else {
-      check.insert("reason", std::string(entry.run.reason));
-      check.insert("latency_seconds", rounded_seconds(entry.run.total));
-      toml::array phases;
-      for (const auto& phase : entry.run.phases)
-        phases.push_back(toml::table{{"phase", std::string(phase.name)}, {"seconds", rounded_seconds(phase.took)}});
-      check.insert("phases", std::move(phases));
-      toml::array facts;
-      for (const auto& fact : entry.run.facts) {
-        toml::table fact_labels;
-        for (const auto& [name, value] : fact.labels) fact_labels.insert_or_assign(name, value);
-        facts.push_back(toml::table{{"metric", std::string(fact.metric)}, {"labels", std::move(fact_labels)}, {"value", fact.value}});
-      }
-      check.insert("facts", std::move(facts));
-    }
-    checks.push_back(std::move(check));
-  }
-  toml::table summary{{"checks", static_cast<std::int64_t>(report.entries.size())},
-                      {"passed", static_cast<std::int64_t>(report.count(Outcome::pass))},
-                      {"failed", static_cast<std::int64_t>(report.count(Outcome::fail))},
-                      {"failed_required", static_cast<std::int64_t>(report.failed_required())},
-                      {"skipped", static_cast<std::int64_t>(report.count(Outcome::skipped))}};
-  toml::table root{{"schema", "connectivity-agent-check/1"},
-                   {"agent_version", std::string(agent_version)},
-                   {"started_at", utc_text(report.started_at)},
-                   {"took_seconds", rounded_seconds(report.took)},
-                   {"exit_code", report.exit_code()},
-                   {"summary", std::move(summary)},
-                   {"checks", std::move(checks)}};
-  std::ostringstream out;
-  out << toml::json_formatter(root, toml::json_formatter::default_flags | toml::format_flags::relaxed_float_precision |
-                                         toml::format_flags::terse_key_value_pairs)
-      << '\n';
-  return out.str();
+  std::vector<CheckStatus> checks;
+  checks.reserve(report.entries.size());
+  for (const auto& entry : report.entries) checks.push_back(status_of(entry));
+  return render_checks_json({.agent_version = agent_version,
+                             .checks = &checks,
+                             .started_at = report.started_at,
+                             .took_seconds = std::chrono::duration<double>(report.took).count()});
 }
 
 int check_command(const CheckCommandOptions& options, std::string_view agent_version) {

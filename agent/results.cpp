@@ -1,6 +1,8 @@
 #include "agent/results.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <condition_variable>
 #include <iterator>
 
@@ -13,17 +15,75 @@ const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.001, 0.0025, 0.0
 // 100 µs to 10 s: how late a run starts against its schedule.
 const prometheus::Histogram::BucketBoundaries kLagBuckets{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
                                                           0.1,    0.5,    1,     5,     10};
-// Counts one run by its result (one the kind does not declare counts as `error`) and its
-// duration in the latency histogram; returns the result it was counted under.
-std::string_view count_run(CheckSeries& s, const RunRecord& run) {
+// Counts one run by its result (one the kind does not declare counts as `error`), its
+// duration in the latency histogram, and keeps it in the check's history; returns the result
+// it was counted under.
+std::string_view count_run(CheckSeries& s, const RunRecord& run, bool set_state) {
   auto r = std::find(s.reasons.begin(), s.reasons.end(), run.reason);
   if (r == s.reasons.end()) r = std::find(s.reasons.begin(), s.reasons.end(), reason::error);
-  ++s.runs_by_reason[static_cast<std::size_t>(r - s.reasons.begin())];
+  const auto index = static_cast<std::size_t>(r - s.reasons.begin());
+  ++s.runs_by_reason[index];
   s.latency.Observe(std::chrono::duration<double>(run.total).count());
+  if (!s.history) s.history = std::make_unique<RunHistory>(s.kind->phases.size());
+  s.history->add(run, s.kind->phases, static_cast<std::uint8_t>(std::min<std::size_t>(index, 255)), set_state);
   return *r;
 }
 
 }  // namespace
+
+RunHistory::RunHistory(std::size_t phase_count) : phase_count_(phase_count) {
+  runs_.reserve(kRecentRuns);
+  phase_seconds_.assign(kRecentRuns * phase_count_, 0.0F);
+}
+
+void RunHistory::add(const RunRecord& run, std::span<const std::string_view> kind_phases, std::uint8_t reason_index,
+                     bool set_state) {
+  const double finished_at = to_unix_seconds(run.finished_at);
+  const auto seconds = static_cast<float>(std::chrono::duration<double>(run.total).count());
+  Stored stored{finished_at, seconds, reason_index, set_state, run.detail};
+  const std::size_t slot = next_;
+  if (runs_.size() < kRecentRuns) runs_.push_back(std::move(stored));
+  else runs_[slot] = std::move(stored);
+  next_ = (next_ + 1) % kRecentRuns;
+  float* phases = phase_seconds_.data() + slot * phase_count_;
+  std::fill(phases, phases + phase_count_, 0.0F);
+  for (const auto& phase : run.phases) {
+    auto p = std::find(kind_phases.begin(), kind_phases.end(), phase.name);
+    if (p != kind_phases.end() && static_cast<std::size_t>(p - kind_phases.begin()) < phase_count_)
+      phases[p - kind_phases.begin()] += static_cast<float>(std::chrono::duration<double>(phase.took).count());
+  }
+
+  const auto minute = static_cast<std::int32_t>(std::floor(finished_at / 60));
+  StoredMinute& m = minutes_[static_cast<std::size_t>(minute) % kMinutes];
+  if (m.minute != minute) m = {minute, 0, 0, 0};
+  m.worst_seconds = std::max(m.worst_seconds, seconds);
+  if (m.runs < UINT16_MAX) ++m.runs;
+  if (reason_index != 0 && m.failures < UINT16_MAX) ++m.failures;  // index 0 is success (kCoreReasons)
+}
+
+std::vector<RunHistory::Run> RunHistory::recent(std::span<const std::string_view> reasons) const {
+  std::vector<Run> out;
+  out.reserve(runs_.size());
+  for (std::size_t n = 0; n < runs_.size(); ++n) {
+    const std::size_t slot = (next_ + kRecentRuns - 1 - n) % kRecentRuns;
+    const Stored& stored = runs_[slot];
+    const float* phases = phase_seconds_.data() + slot * phase_count_;
+    out.push_back({stored.finished_at, stored.seconds,
+                   stored.reason_index < reasons.size() ? reasons[stored.reason_index] : reason::error, stored.set_state,
+                   std::vector<double>(phases, phases + phase_count_), stored.detail});
+  }
+  return out;
+}
+
+std::vector<RunHistory::Minute> RunHistory::last_hour(double now) const {
+  const auto current = static_cast<std::int64_t>(std::floor(now / 60));
+  std::vector<Minute> out;
+  for (std::int64_t minute = current - static_cast<std::int64_t>(kMinutes) + 1; minute <= current; ++minute) {
+    const StoredMinute& m = minutes_[static_cast<std::size_t>(minute) % kMinutes];
+    if (m.minute == minute && m.runs > 0) out.push_back({static_cast<double>(minute) * 60, m.worst_seconds, m.runs, m.failures});
+  }
+  return out;
+}
 
 double to_unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
@@ -81,7 +141,7 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
                  : up == s.up ? Transition::none
                  : up         ? Transition::went_up
                               : Transition::went_down;
-    s.last_reason = count_run(s, run);
+    s.last_reason = count_run(s, run, true);
     if (confirms && up) ++s.transient_failures;
     ++s.results;
     s.has_run = true;
@@ -95,8 +155,11 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
             std::chrono::duration<double>(phase.took).count();
     }
     s.last_facts = run.facts;
+    s.last_detail = run.detail;
+    s.last_seconds = std::chrono::duration<double>(run.total).count();
     s.last_run_timestamp = to_unix_seconds(run.finished_at);
     if (up) s.last_success_timestamp = s.last_run_timestamp;
+    if (transition != Transition::none) s.state_since = s.last_run_timestamp;
   }
   recorded_.notify_all();
   return transition;
@@ -104,7 +167,7 @@ Transition ResultsStore::record(const std::string& series_key, const RunRecord& 
 
 void ResultsStore::record_run_only(const std::string& series_key, const RunRecord& run) {
   std::lock_guard lock(mutex_);
-  if (CheckSeries* found = find(series_key)) count_run(*found, run);
+  if (CheckSeries* found = find(series_key)) count_run(*found, run, false);
 }
 
 void ResultsStore::visit(const std::function<void(const CheckSeries&)>& visit) const {
@@ -119,6 +182,17 @@ void ResultsStore::visit(const std::function<void(const CheckSeries&)>& visit) c
     if (it == series_.end()) return;
     last_visited = std::prev(it)->first;
   }
+}
+
+bool ResultsStore::visit_check(std::string_view name, const std::function<void(const CheckSeries&)>& visit) const {
+  std::lock_guard lock(mutex_);
+  // By name, not key: a scan, but a page for one check is asked for by a person, not a scraper.
+  for (const auto& [key, series] : series_)
+    if (!series->labels.empty() && series->labels.front().second == name) {
+      visit(*series);
+      return true;
+    }
+  return false;
 }
 
 std::size_t ResultsStore::size() const {

@@ -6,6 +6,7 @@
 
 #include <prometheus/histogram.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,6 +30,61 @@ struct RunRecord {
   std::vector<Fact> facts;
   Clock::duration total{};
   std::chrono::system_clock::time_point finished_at;  // wall clock, for _timestamp_seconds
+};
+
+// The recent runs of one check, for its page and the status API: the last kRecentRuns runs
+// whole (result, phases, detail) and, for the last hour, each minute's worst latency and
+// failures, for the latency history. Bounded whatever the interval: a 1 s check keeps the same
+// 20 runs and 60 minutes as a 15 min one. About 2 KiB a check, allocated at its first run.
+class RunHistory {
+ public:
+  static constexpr std::size_t kRecentRuns = 20;
+  static constexpr std::size_t kMinutes = 60;
+
+  struct Run {
+    double finished_at = 0;  // unix seconds
+    double seconds = 0;
+    std::string_view reason;
+    // False for a failure held back until re-runs confirmed it, and for a re-run whose result
+    // did not stand: runs that did not set the check's state.
+    bool set_state = true;
+    std::vector<double> phase_seconds;  // parallel to the kind's phases; 0 for phases not reached
+    std::string detail;
+  };
+  struct Minute {
+    double start = 0;  // unix seconds, a whole minute
+    double worst_seconds = 0;
+    unsigned runs = 0;
+    unsigned failures = 0;
+  };
+
+  explicit RunHistory(std::size_t phase_count);
+  void add(const RunRecord& run, std::span<const std::string_view> kind_phases, std::uint8_t reason_index,
+           bool set_state);
+  // Newest first; `reasons` is the series' list the indexes point into.
+  std::vector<Run> recent(std::span<const std::string_view> reasons) const;
+  // The minutes with runs among the kMinutes before `now`, oldest first.
+  std::vector<Minute> last_hour(double now) const;
+
+ private:
+  struct Stored {
+    double finished_at = 0;
+    float seconds = 0;
+    std::uint8_t reason_index = 0;
+    bool set_state = true;
+    std::string detail;
+  };
+  struct StoredMinute {
+    std::int32_t minute = -1;  // minutes since the epoch; -1: unused
+    float worst_seconds = 0;
+    std::uint16_t runs = 0;
+    std::uint16_t failures = 0;
+  };
+  std::size_t phase_count_;
+  std::vector<Stored> runs_;          // a ring of kRecentRuns once full
+  std::vector<float> phase_seconds_;  // kRecentRuns * phase_count_, slot by slot
+  std::size_t next_ = 0;              // the slot the next run takes
+  std::array<StoredMinute, kMinutes> minutes_{};  // by minute % kMinutes
 };
 
 // Everything exported about one check.
@@ -47,8 +104,12 @@ struct CheckSeries {
   std::string_view last_reason;
   std::vector<double> last_phase_seconds;  // parallel to kind->phases; 0 for phases not reached
   std::vector<Fact> last_facts;
+  std::string last_detail;
+  double last_seconds = 0;  // how long the last run that set the state took
   double last_run_timestamp = 0;
   double last_success_timestamp = 0;  // 0 until the first success
+  double state_since = 0;             // when up last changed (the first result counts); 0 before it
+  std::unique_ptr<RunHistory> history;  // null until the first run
   std::uint64_t results = 0;             // runs that set the state (record())
   std::uint64_t transient_failures = 0;  // held-back failures that a re-run contradicted
 };
@@ -72,6 +133,8 @@ class ResultsStore {
   // batch of series at a time (record() gets its turn between batches). A reload between two
   // batches is seen from the next batch on; every series visited is whole.
   void visit(const std::function<void(const CheckSeries&)>& visit) const;
+  // Calls `visit` with the series of the check named `name`, under the lock; false when there is none.
+  bool visit_check(std::string_view name, const std::function<void(const CheckSeries&)>& visit) const;
   std::size_t size() const;
   // Whether every configured check has a result (a store with none has nothing to wait for).
   bool all_have_run() const;

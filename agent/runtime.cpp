@@ -1,8 +1,11 @@
 #include "agent/runtime.h"
 
 #include "agent/log.h"
+#include "exporters/status_json.h"
+#include "exporters/status_page.h"
 #include "probes/tls/system_roots.h"
 
+#include <boost/asio/ip/host_name.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/crypto.h>
@@ -138,6 +141,9 @@ Agent::Agent(AgentOptions options)
       inbound_(options_.capture_backend ? options_.capture_backend : inbound::make_platform_capture_backend()) {
   LoadedConfig loaded = load_agent_config(options_);
   const Config& config = loaded.config;
+  running_config_ = std::make_shared<const Config>(config);
+  boost::system::error_code no_name;
+  hostname_ = asio::ip::host_name(no_name);
   listen_ = options_.listen.empty() ? config.agent.listen : options_.listen;
   web_config_path_ = loaded.web ? loaded.web->path : "";
   resolver_ = std::make_unique<Resolver>(config.agent.resolver_threads);
@@ -151,7 +157,8 @@ Agent::Agent(AgentOptions options)
       .lifecycle = options_.web_enable_lifecycle,
       // Ready the first time every configured check has a result, and from then on: a check a
       // reload adds does not make a running agent unready.
-      .ready = [this] { return ready_ || (ready_ = store_.all_have_run()); }},
+      .ready = [this] { return ready_ || (ready_ = store_.all_have_run()); },
+      .status = status_routes()},
       loaded.web);
   scheduler_->apply(config.checks);
   inbound_.apply(config.inbound);
@@ -265,11 +272,16 @@ std::optional<std::string> Agent::apply(std::variant<LoadedConfig, std::string> 
   web_config_path_ = web_path;
   scheduler_->apply(config.checks);
   inbound_.apply(config.inbound);
+  {
+    const std::lock_guard lock(config_mutex_);
+    running_config_ = std::make_shared<const Config>(std::move(config));
+  }
   health_.last_reload_successful = true;
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
   ++health_.reloads_succeeded;
-  log::info("config reloaded", {{"checks", std::to_string(config.checks.size())}});
-  log_config_warnings(config);
+  const auto running = running_config();
+  log::info("config reloaded", {{"checks", std::to_string(running->checks.size())}});
+  log_config_warnings(*running);
   return std::nullopt;
 }
 
@@ -304,6 +316,68 @@ std::optional<std::string> Agent::reload_now() {
     if (stopping_) return std::string("the agent is shutting down");
   }
   return std::string("the agent did not apply the config within 10s");
+}
+
+std::shared_ptr<const Config> Agent::running_config() const {
+  const std::lock_guard lock(config_mutex_);
+  return running_config_;
+}
+
+StatusSnapshot Agent::status_snapshot() const {
+  StatusSnapshot snapshot;
+  snapshot.taken_at = std::chrono::system_clock::now();
+  snapshot.checks = collect_check_status(*running_config(), store_, false);
+  snapshot.inbound = inbound_.snapshots(snapshot.taken_at);
+  snapshot.lifecycle = options_.web_enable_lifecycle;
+  return snapshot;
+}
+
+RunNow Agent::run_check_now(std::string_view name) {
+  if (stopping_) return RunNow::unavailable;
+  auto asked = std::make_shared<std::promise<Scheduler::OutOfTurnRun>>();
+  auto answer = asked->get_future();
+  asio::post(io_, [this, asked, name = std::string(name)] {
+    if (stopping_ || !keep_running_.owns_work()) asked->set_value({});
+    else asked->set_value(scheduler_->run_now(name));
+  });
+  // The io thread answers at once unless it is stopping; bounded either way.
+  if (answer.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return RunNow::unavailable;
+  const Scheduler::OutOfTurnRun run = answer.get();
+  if (stopping_) return RunNow::unavailable;
+  switch (run.outcome) {
+    case Scheduler::OutOfTurn::not_found: return RunNow::not_found;
+    case Scheduler::OutOfTurn::busy: return RunNow::busy;
+    case Scheduler::OutOfTurn::started: break;
+  }
+  // Its result, or the bound: the run and its re-runs, and a second to record them, at most a minute.
+  const auto limit = std::min<Clock::duration>(run.longest + std::chrono::seconds(1), std::chrono::seconds(60));
+  store_.wait_for_runs(run.series_key, run.results_before + 1, std::chrono::duration_cast<std::chrono::milliseconds>(limit));
+  return RunNow::ran;
+}
+
+StatusRoutes Agent::status_routes() {
+  const PageContext context{.agent_version = agent_version(), .hostname = hostname_, .lifecycle = options_.web_enable_lifecycle};
+  return StatusRoutes{
+      .page = [this, context] { return render_status_page(status_snapshot(), context); },
+      .check_page = [this, context](std::string_view name) -> std::optional<std::string> {
+        auto check = collect_one_check_status(*running_config(), store_, name);
+        if (!check) return std::nullopt;
+        return render_check_page(*check, context, std::chrono::system_clock::now());
+      },
+      .checks_json =
+          [this] {
+            const StatusSnapshot snapshot = status_snapshot();
+            return render_checks_json({.agent_version = agent_version(),
+                                       .checks = &snapshot.checks,
+                                       .generated_at = snapshot.taken_at,
+                                       .inbound = &snapshot.inbound});
+          },
+      .check_json = [this](std::string_view name) -> std::optional<std::string> {
+        auto check = collect_one_check_status(*running_config(), store_, name);
+        if (!check) return std::nullopt;
+        return render_check_json(*check, agent_version(), std::chrono::system_clock::now());
+      },
+      .run = [this](std::string_view name) { return run_check_now(name); }};
 }
 
 std::shared_ptr<const std::string> Agent::render_now() {

@@ -8,6 +8,7 @@
 #include "agent/inbound_watches.h"
 #include "agent/results.h"
 #include "agent/scheduler.h"
+#include "agent/status.h"
 #include "exporters/http_server.h"
 #include "exporters/process_metrics.h"
 #include "exporters/prometheus_exposition.h"
@@ -73,6 +74,12 @@ class Agent {
   // Reloads started so far (coalesced: at most one per burst of reload() calls and SIGHUPs).
   std::uint64_t reloads_started() const { return reloader_->runs(); }
 
+  // "Run now" from the status page: runs the check out of turn and waits (bounded) for its
+  // result to be recorded. Thread-safe; call from any thread but the agent's own.
+  RunNow run_check_now(std::string_view name);
+  // The status of every check as the page and the API show it. Thread-safe.
+  StatusSnapshot status_snapshot() const;
+
   std::vector<int> listening_ports() const { return http_->ports(); }
   const ResultsStore& results() const { return store_; }
   const AgentHealth& health() const { return health_; }
@@ -83,6 +90,8 @@ class Agent {
   std::optional<std::string> reload_now();                                      // on the reloader's thread
   std::shared_ptr<const std::string> render_now();                              // on the renderer's thread
   void wait_for_signal();
+  std::shared_ptr<const Config> running_config() const;
+  StatusRoutes status_routes();
 
   AgentOptions options_;
   std::vector<std::string> listen_;
@@ -102,6 +111,9 @@ class Agent {
   std::shared_ptr<ExpositionCollector> collector_;
   ProcessCollector process_collector_;  // process_* series, read at each scrape
   std::atomic<bool> ready_{false};      // GET /-/ready: latched once the first round has run
+  std::string hostname_;                // for the status page's title
+  mutable std::mutex config_mutex_;
+  std::shared_ptr<const Config> running_config_;  // what the status page describes
   // Each on a thread of its own, shared by concurrent requests: a reload parses the config
   // there (not on the io thread, which runs the probes), and a scrape renders there, so the
   // rendering's memory is one thread's, however many web workers have served a scrape.

@@ -162,6 +162,21 @@ void Scheduler::apply(const std::vector<CheckConfig>& checks) {
   health_.checks_configured = static_cast<std::int64_t>(jobs_.size());
 }
 
+Scheduler::OutOfTurnRun Scheduler::run_now(std::string_view name) {
+  auto it = jobs_.find(std::string(name));
+  if (it == jobs_.end() || it->second->stopped) return {};
+  const Job& job = *it->second;
+  OutOfTurnRun run{.outcome = OutOfTurn::busy,
+                   .series_key = job.series_key,
+                   .results_before = store_.runs(job.series_key),
+                   .longest = 2 * job.check.timeout + job.check.confirm_runs * job.check.confirm_delay};
+  if (!job.waiting) return run;
+  it->second->out_of_turn = true;
+  job.waiting->cancel();  // the loop wakes with its turn still ahead, and runs
+  run.outcome = OutOfTurn::started;
+  return run;
+}
+
 void Scheduler::stop(std::function<void()> all_ended) {
   for (auto& [name, job] : jobs_) cancel(job);
   jobs_.clear();
@@ -262,9 +277,15 @@ asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
   asio::steady_timer timer(io_);
   while (!job->stopped) {
     timer.expires_at(next);
+    job->waiting = &timer;
     co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    job->waiting = nullptr;
     if (job->stopped) co_return;
-    const Clock::time_point scheduled = next;
+    // Woken before its turn by run_now(): this run is extra, and the turn still comes at `next`.
+    // A turn that came meanwhile is this run.
+    const bool extra = std::exchange(job->out_of_turn, false) && Clock::now() < next;
+    const Clock::time_point turn = next;
+    const Clock::time_point scheduled = extra ? Clock::now() : next;
 
     std::optional<RunRecord> run = co_await run_limited(job, scheduled);
     if (!run) co_return;
@@ -302,6 +323,10 @@ asio::awaitable<void> Scheduler::run_check(std::shared_ptr<Job> job) {
     else if (change == Transition::went_up || change == Transition::first_result)
       log::info("check up", {{"check", job->check.name}, {"target", job->check.target.to_string()}});
 
+    if (extra) {
+      next = turn;  // the schedule as it was; a turn passed during the run starts at once
+      continue;
+    }
     // Fixed rate: the next run is due one interval after this one was due. Slots already
     // missed (the agent was starved) are skipped and counted, never run in a burst.
     next = scheduled + interval;

@@ -9,12 +9,14 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -71,6 +73,18 @@ class Scheduler {
   void stop(std::function<void()> all_ended = {});
   std::size_t running_loops() const { return loops_.size(); }
 
+  enum class OutOfTurn { started, busy, not_found };
+  struct OutOfTurnRun {
+    OutOfTurn outcome = OutOfTurn::not_found;
+    std::string series_key;          // of the check, when found
+    std::uint64_t results_before = 0;  // its results recorded so far (ResultsStore::runs)
+    Clock::duration longest{};       // how long the run and its confirmation re-runs may take
+  };
+  // Runs the check named `name` now rather than at its turn ("run now" on the status page);
+  // its schedule stays as it was. busy: it is running or confirming a failure now. Call on the
+  // io_context's thread.
+  OutOfTurnRun run_now(std::string_view name);
+
  private:
   struct Job {
     CheckConfig check;
@@ -80,6 +94,8 @@ class Scheduler {
     bool finished = false;  // its loop has ended
     bool down = false;      // its last recorded result was a failure
     bool disowned = false;  // outlived the scheduler: its frames must not touch it
+    asio::steady_timer* waiting = nullptr;  // its loop's timer while it waits for its turn
+    bool out_of_turn = false;               // run_now() asked for a run before the turn
   };
 
   void start(const CheckConfig& check);

@@ -31,6 +31,7 @@ test_packages=(
   python3-yaml            # the alerting test reads and adapts the shipped YAML configs
   dpkg-dev lintian systemd  # the .deb: shlibdeps and dpkg-buildflags, lintian, systemd-analyze verify
   prometheus-blackbox-exporter  # the benchmark's peer: the same probes, side by side (tests/bench)
+  chromium                # a real browser, headless, for the status page test (DOM, scripts off, screenshots)
 )
 
 # The Windows build (deploy/windows/build.sh): the cross compiler, Debian's source packages of

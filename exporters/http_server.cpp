@@ -1,6 +1,7 @@
 #include "exporters/http_server.h"
 
 #include "exporters/basic_auth.h"
+#include "exporters/status_page.h"
 #include "exporters/web_config.h"
 
 #include <CivetServer.h>
@@ -202,7 +203,18 @@ class HttpServer::TlsSwitch {
   std::shared_ptr<const ServerTls> current_;
 };
 
-Route route_of(std::string_view path) {
+Route route_of(std::string_view path, std::string* check) {
+  constexpr std::string_view kCheckPage = "/check/";
+  constexpr std::string_view kCheckApi = "/api/v1/checks/";
+  if (path.size() > kCheckPage.size() && path.starts_with(kCheckPage)) {
+    if (check) *check = path.substr(kCheckPage.size());
+    return Route::check_page;
+  }
+  if (path.size() > kCheckApi.size() && path.starts_with(kCheckApi)) {
+    if (check) *check = path.substr(kCheckApi.size());
+    return Route::check_api;
+  }
+  if (path == "/api/v1/checks") return Route::checks_api;
   if (path == "/") return Route::index;
   if (path == "/metrics") return Route::metrics;
   if (path == "/-/healthy") return Route::healthy;
@@ -248,7 +260,14 @@ class HttpServer::Handlers : public CivetHandler {
 
   bool serve(mg_connection* conn, Method method) {
     const auto* info = mg_get_request_info(conn);
-    const Route route = route_of(info->local_uri ? std::string_view(info->local_uri) : std::string_view());
+    Route route = route_of(info->local_uri ? std::string_view(info->local_uri) : std::string_view());
+    // A check's name is taken from the path as decoded but not cleaned of "." and ".."
+    // segments: whole, whatever characters it holds.
+    std::string check;
+    if (info->local_uri_raw) {
+      const Route named = route_of(info->local_uri_raw, &check);
+      if (named == Route::check_page || named == Route::check_api) route = named;
+    }
     const auto web = this->web();
     const std::string& headers = web->header_lines;
     // Liveness and readiness stay open, as the exporters' toolkit leaves them, for the probes
@@ -262,8 +281,30 @@ class HttpServer::Handlers : public CivetHandler {
         respond(conn, 404, "text/plain", "not found\n", headers);
         break;
       case Route::index:
-        if (allowed(conn, method, Method::get, "GET, HEAD", headers))
-          respond(conn, 200, "text/html; charset=utf-8", kIndex, headers);
+        if (!allowed(conn, method, Method::get, "GET, HEAD", headers)) break;
+        if (routes_.status) page(conn, routes_.status->page(), headers);
+        else respond(conn, 200, "text/html; charset=utf-8", kIndex, headers);
+        break;
+      case Route::check_page:
+        if (!routes_.status) respond(conn, 404, "text/plain", "not found\n", headers);
+        else if (allowed(conn, method, Method::get, "GET, HEAD", headers)) {
+          if (auto body = routes_.status->check_page(check)) page(conn, *body, headers);
+          else respond(conn, 404, "text/html; charset=utf-8", render_missing_check_page(check), headers + page_policy());
+        }
+        break;
+      case Route::checks_api:
+        if (!routes_.status) respond(conn, 404, "text/plain", "not found\n", headers);
+        else if (allowed(conn, method, Method::get, "GET, HEAD", headers))
+          respond(conn, 200, "application/json", routes_.status->checks_json(), headers);
+        break;
+      case Route::check_api:
+        if (!routes_.status) respond(conn, 404, "text/plain", "not found\n", headers);
+        else if (method == Method::post && check.ends_with("/run") && check.size() > 4)
+          run_now(conn, check.substr(0, check.size() - 4), headers);
+        else if (allowed(conn, method, Method::get, "GET, HEAD", headers)) {
+          if (auto body = routes_.status->check_json(check)) respond(conn, 200, "application/json", *body, headers);
+          else respond(conn, 404, "application/json", "{\"error\":\"no such check\"}\n", headers);
+        }
         break;
       case Route::healthy:
         if (allowed(conn, method, Method::get, "GET, HEAD", headers)) respond(conn, 200, "text/plain", "OK\n", headers);
@@ -290,6 +331,62 @@ class HttpServer::Handlers : public CivetHandler {
     if (method == wanted) return true;
     respond(conn, 405, "text/plain", "method not allowed; allowed: " + allow + "\n", headers + "Allow: " + allow + "\r\n");
     return false;
+  }
+
+  static const std::string& page_policy() {
+    static const std::string line = "Content-Security-Policy: " + status_page_security_policy() + "\r\n";
+    return line;
+  }
+
+  static void page(mg_connection* conn, const std::string& body, const std::string& headers) {
+    respond(conn, 200, "text/html; charset=utf-8", body, headers + page_policy());
+  }
+
+  // A request from another site's page (a form a browser with cached credentials would send)
+  // names that site in Origin; a same-site form, curl and scripts name ours or none.
+  static bool same_origin(mg_connection* conn) {
+    const char* origin = mg_get_header(conn, "Origin");
+    if (!origin || std::string_view(origin) == "null") return origin == nullptr;
+    const char* host = mg_get_header(conn, "Host");
+    if (!host) return false;
+    std::string_view from(origin);
+    const auto scheme = from.find("://");
+    return scheme != std::string_view::npos && from.substr(scheme + 3) == host;
+  }
+
+  void run_now(mg_connection* conn, const std::string& check, const std::string& headers) {
+    if (!routes_.lifecycle) {
+      respond(conn, 403, "text/plain", "running a check out of turn needs --web.enable-lifecycle\n", headers);
+      return;
+    }
+    if (!same_origin(conn)) {
+      respond(conn, 403, "text/plain", "refused: the request came from another site's page\n", headers);
+      return;
+    }
+    switch (routes_.status->run(check)) {
+      case RunNow::ran: {
+        // A browser's form is sent back to the check's page, which shows the run; a script gets the check.
+        const char* accept = mg_get_header(conn, "Accept");
+        if (accept && std::string_view(accept).find("text/html") != std::string_view::npos) {
+          const std::string location = "Location: /check/" + url_path_segment(check) + "\r\n";
+          respond(conn, 303, "text/plain", "ran; see /check/" + check + "\n", headers + location);
+          return;
+        }
+        auto body = routes_.status->check_json(check);
+        if (body) respond(conn, 200, "application/json", *body, headers);
+        else respond(conn, 404, "application/json", "{\"error\":\"no such check\"}\n", headers);
+        return;
+      }
+      case RunNow::busy:
+        respond(conn, 409, "text/plain", "the check is running now; its result will show when it ends\n", headers);
+        return;
+      case RunNow::not_found:
+        respond(conn, 404, "text/plain", "no such check\n", headers);
+        return;
+      case RunNow::unavailable:
+        respond(conn, 503, "text/plain", "the agent is reloading or shutting down; try again\n", headers);
+        return;
+    }
   }
 
   void metrics(mg_connection* conn, const std::string& headers) {

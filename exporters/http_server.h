@@ -30,6 +30,21 @@ namespace connectivity {
 
 struct WebConfig;
 
+// What "run now" of a check came to.
+enum class RunNow { ran, busy, not_found, unavailable };
+
+// The status page and its JSON API (exporters/status_page.h, status_json.h). Each returns the
+// body; nullopt for a check that is not configured.
+struct StatusRoutes {
+  std::function<std::string()> page;                                       // GET /
+  std::function<std::optional<std::string>(std::string_view)> check_page;  // GET /check/<name>
+  std::function<std::string()> checks_json;                                // GET /api/v1/checks
+  std::function<std::optional<std::string>(std::string_view)> check_json;  // GET /api/v1/checks/<name>
+  // POST /api/v1/checks/<name>/run (lifecycle only): runs the check out of turn and returns
+  // once its result is recorded.
+  std::function<RunNow(std::string_view)> run;
+};
+
 struct HttpRoutes {
   // The exposition text; null when it could not be rendered (answered 500).
   std::function<std::shared_ptr<const std::string>()> metrics;
@@ -39,6 +54,8 @@ struct HttpRoutes {
   bool lifecycle = false;
   // GET /-/ready: 200 when this says so, else 503. Unset: always ready.
   std::function<bool()> ready;
+  // Unset: GET / shows links only, and the other status paths are not found.
+  std::optional<StatusRoutes> status{};
 };
 
 // The CivetWeb settings, chosen by measurement (README "HTTP endpoints"): enough workers that
@@ -82,9 +99,12 @@ class HttpServer {
   std::unique_ptr<CivetServer> server_;
 };
 
-// Which route a request goes to: exact paths only (a query string is not part of the path).
-enum class Route { not_found, index, metrics, healthy, ready, reload };
-Route route_of(std::string_view path);
+// Which route a request goes to: exact paths only (a query string is not part of the path),
+// and for /check/<name> and /api/v1/checks/<name> (a name may hold any character, "/"
+// included, percent-encoded in the URL) the name, in `check`. POST to
+// /api/v1/checks/<name>/run is told from a GET of a check named "<name>/run" by its method.
+enum class Route { not_found, index, metrics, healthy, ready, reload, check_page, checks_api, check_api };
+Route route_of(std::string_view path, std::string* check = nullptr);
 
 // Shuts down, both ways, every TCP connection this process accepted on one of `ports` (local
 // port in `ports`, not a listening socket): a worker waiting on one wakes at once. Each

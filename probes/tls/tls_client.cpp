@@ -477,8 +477,10 @@ void describe_tls_facts(std::span<const Fact> facts, std::chrono::system_clock::
     if (fact.metric == kEarliest && std::isfinite(fact.value)) {
       const double days = (fact.value - std::chrono::duration<double>(now.time_since_epoch()).count()) / 86400;
       char text[64];
-      if (days >= 0) std::snprintf(text, sizeof text, "cert expires in %.0f days", std::floor(days));
-      else std::snprintf(text, sizeof text, "cert expired %.0f days ago", std::ceil(-days));
+      const double whole = days >= 0 ? std::floor(days) : std::ceil(-days);
+      const char* unit = whole == 1 ? "day" : "days";
+      if (days >= 0) std::snprintf(text, sizeof text, "cert expires in %.0f %s", whole, unit);
+      else std::snprintf(text, sizeof text, "cert expired %.0f %s ago", whole, unit);
       words.summary.emplace_back(text);
     } else if (fact.metric == kVersionInfo) {
       words.summary.emplace_back(fact.label("version"));

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include <cstdlib>
 #include <filesystem>
@@ -138,6 +139,52 @@ TEST_F(RunningAgent, HealthIndexAndMethodChecks) {
   EXPECT_EQ(http_request(port_, "GET", "/-/healthyx").status, 404);
   EXPECT_EQ(http_request(port_, "GET", "/-/ready/").status, 404);
   EXPECT_EQ(http_request(port_, "GET", "/metrics?name=x").status, 200);
+}
+
+// The status page and its API read the store and the running config from the web server's
+// threads while the io thread records runs, a reload swaps the config and "run now" wakes a
+// check (run under TSan too: tests/run.sh).
+TEST_F(RunningAgent, StatusPagesAndRunNowWhileChecksRunAndReload) {
+  LoopbackListener open;
+  const std::string base = check("often", open.port()) + "[[check]]\nname = \"hourly\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:" +
+                           std::to_string(open.port()) + "\"\ninterval = \"1h\"\n";
+  write_config(base);
+  start(true);
+  ASSERT_TRUE(wait_for_runs(key("often", open.port()), 2));
+  const std::string hourly = key("hourly", open.port());
+  const std::uint64_t hourly_before = agent_->results().runs(hourly);
+
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (const char* path : {"/", "/api/v1/checks", "/check/often", "/api/v1/checks/hourly"})
+    readers.emplace_back([&, path] {
+      for (int i = 0; i < 200 && !done; ++i)
+        if (http_request(port_, "GET", path).status != 200) ++bad;
+    });
+  const auto ran = http_request(port_, "POST", "/api/v1/checks/hourly/run");
+  EXPECT_EQ(ran.status, 200) << ran.body;
+  EXPECT_NE(ran.body.find("\"recent_runs\":["), std::string::npos);
+  EXPECT_EQ(agent_->results().runs(hourly), hourly_before + 1) << "run now recorded one run of the hourly check";
+  for (int i = 0; i < 3; ++i) {
+    write_config(base + check("added-" + std::to_string(i), open.port()));
+    EXPECT_EQ(agent_->reload(), std::nullopt);
+  }
+  done = true;
+  for (auto& reader : readers) reader.join();
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(http_request(port_, "GET", "/check/added-2").status, 200) << "the page follows the reloaded config";
+  EXPECT_EQ(http_request(port_, "GET", "/check/added-0").status, 404);
+  EXPECT_EQ(http_request(port_, "POST", "/api/v1/checks/no-such/run").status, 404);
+}
+
+TEST_F(RunningAgent, RunNowNeedsLifecycle) {
+  LoopbackListener open;
+  write_config(check("often", open.port()));
+  start(false);
+  EXPECT_EQ(http_request(port_, "POST", "/api/v1/checks/often/run").status, 403);
+  EXPECT_EQ(http_request(port_, "GET", "/api/v1/checks/often").status, 200);
+  EXPECT_EQ(http_request(port_, "PUT", "/api/v1/checks").status, 405);
 }
 
 TEST_F(RunningAgent, ReadyOnlyOnceTheFirstRoundHasRun) {

@@ -198,6 +198,8 @@ TEST(DescribeFacts, EachKindReadsItsOwnFacts) {
   const double now_s = 1'800'000'000;
   EXPECT_EQ(words_of("tls", {{"connectivity_tls_earliest_cert_not_after_timestamp_seconds", "", {}, now_s - 3 * 86400 + 10}}, now),
             "cert expired 3 days ago");
+  EXPECT_EQ(words_of("tls", {{"connectivity_tls_earliest_cert_not_after_timestamp_seconds", "", {}, now_s + 1.5 * 86400}}, now),
+            "cert expires in 1 day");
   EXPECT_EQ(words_of("tls", {{"connectivity_tls_earliest_cert_not_after_timestamp_seconds", "", {}, now_s + 83.5 * 86400}}, now),
             "cert expires in 83 days");
   EXPECT_EQ(words_of("z3950", {{"connectivity_z3950_info", "",
@@ -287,7 +289,7 @@ TEST_F(PreflightFixture, JsonMatchesTheGoldenFile) {
   }
   std::string json = render_json(report, "0.0.0-test");
   for (const auto& [port, name] : std::map<std::uint16_t, std::string>{{open.port(), "OPEN_PORT"}, {refused.port(), "REFUSED_PORT"}, {sql.port(), "SQL_PORT"}})
-    json = std::regex_replace(json, std::regex(":" + port_of(port) + "\\b"), ":" + name);
+    json = std::regex_replace(json, std::regex("(:|port )" + port_of(port) + "\\b"), "$1" + name);
 
   const std::string golden_path = std::string(CONNECTIVITY_TESTS_DIR) + "/golden/check_report.json";
   // NOLINTNEXTLINE(concurrency-mt-unsafe): read-only

@@ -186,6 +186,48 @@ TEST(Scheduler, RunsOnItsIntervalNeverEarly) {
   EXPECT_EQ(h.health.scheduler_lag.Collect().histogram.sample_count, seen.starts.size());
 }
 
+// "Run now" on the status page: the check runs at once, out of turn, and its turn still comes
+// when it was due; a check running at that moment is busy, an unknown one not found.
+TEST(Scheduler, RunNowRunsOutOfTurnAndKeepsTheSchedule) {
+  Harness h;
+  Observations seen;
+  const auto interval = 2s;
+  auto check = scripted_check("on-demand", std::make_shared<ScriptedProbe>(seen, 0ms), interval, 1s);
+  const auto applied = Clock::now();
+  h.scheduler->apply({check});
+  const auto first_turn = applied + spread_offset("on-demand", interval);
+  h.run_until([&] { return false; }, 20ms);  // the loop is waiting for its turn
+  ASSERT_LT(Clock::now() + 100ms, first_turn) << "spread offset too short for this test; rename the check";
+
+  const auto asked = Clock::now();
+  const Scheduler::OutOfTurnRun run = h.scheduler->run_now("on-demand");
+  EXPECT_EQ(run.outcome, Scheduler::OutOfTurn::started);
+  EXPECT_EQ(run.series_key, check.series_key());
+  EXPECT_EQ(run.results_before, 0u);
+  EXPECT_EQ(run.longest, 2 * check.timeout + check.confirm_runs * check.confirm_delay);
+  ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }, 1s));
+  ASSERT_EQ(seen.starts.size(), 1u);
+  EXPECT_LT(seen.starts[0], first_turn) << "the run waited for its turn";
+  EXPECT_GE(seen.starts[0], asked);
+
+  // The turn comes as it was due, not one interval after the extra run.
+  ASSERT_TRUE(h.run_until([&] { return seen.starts.size() >= 2; }, 4s));
+  EXPECT_GE(seen.starts[1], first_turn);
+  EXPECT_LT(seen.starts[1], first_turn + 500ms);
+  EXPECT_EQ(h.scheduler->run_now("no such check").outcome, Scheduler::OutOfTurn::not_found);
+}
+
+TEST(Scheduler, RunNowOfACheckThatIsRunningIsBusy) {
+  Harness h;
+  Observations seen;
+  auto check = scripted_check("long-runner", std::make_shared<ScriptedProbe>(seen, std::nullopt), 60s, 3s);
+  h.scheduler->apply({check});
+  h.run_until([&] { return false; }, 20ms);
+  ASSERT_EQ(h.scheduler->run_now("long-runner").outcome, Scheduler::OutOfTurn::started);
+  ASSERT_TRUE(h.run_until([&] { return seen.running == 1; }, 1s));
+  EXPECT_EQ(h.scheduler->run_now("long-runner").outcome, Scheduler::OutOfTurn::busy);
+}
+
 TEST(Scheduler, DeadlineCutsOffAHangingProbe) {
   Harness h;
   Observations seen;
