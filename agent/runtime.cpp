@@ -340,8 +340,10 @@ RunNow Agent::run_check_now(std::string_view name) {
     if (stopping_ || !keep_running_.owns_work()) asked->set_value({});
     else asked->set_value(scheduler_->run_now(name));
   });
-  // The io thread answers at once unless it is stopping; bounded either way.
-  if (answer.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return RunNow::unavailable;
+  // The io thread answers at once unless it is stopping. Every wait here is in slices, so a
+  // shutdown (which waits for the web server's workers) is not held up by a page's button.
+  for (int slice = 0; answer.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready; ++slice)
+    if (stopping_ || slice == 50) return RunNow::unavailable;
   const Scheduler::OutOfTurnRun run = answer.get();
   if (stopping_) return RunNow::unavailable;
   switch (run.outcome) {
@@ -350,9 +352,10 @@ RunNow Agent::run_check_now(std::string_view name) {
     case Scheduler::OutOfTurn::started: break;
   }
   // Its result, or the bound: the run and its re-runs, and a second to record them, at most a minute.
-  const auto limit = std::min<Clock::duration>(run.longest + std::chrono::seconds(1), std::chrono::seconds(60));
-  store_.wait_for_runs(run.series_key, run.results_before + 1, std::chrono::duration_cast<std::chrono::milliseconds>(limit));
-  return RunNow::ran;
+  const auto give_up = Clock::now() + std::min<Clock::duration>(run.longest + std::chrono::seconds(1), std::chrono::seconds(60));
+  while (!store_.wait_for_runs(run.series_key, run.results_before + 1, std::chrono::milliseconds(100)))
+    if (stopping_ || Clock::now() > give_up) break;
+  return stopping_ ? RunNow::unavailable : RunNow::ran;
 }
 
 StatusRoutes Agent::status_routes() {

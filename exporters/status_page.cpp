@@ -156,7 +156,11 @@ std::string sparkline(const CheckStatus& check, double now) {
       fails += buffer;
     }
   }
-  if (check.last_hour.size() == 1) points += " " + points;  // a lone minute still draws a dot
+  if (check.last_hour.size() == 1) {  // a lone minute: a short dash, as a line of no length draws nothing
+    const auto comma = points.find(',');
+    std::snprintf(buffer, sizeof buffer, "%.1f", std::max(0.0, std::stod(points.substr(0, comma)) - 3));
+    points = buffer + points.substr(comma) + " " + points;
+  }
   const std::string title = "last hour: slowest run " + latency_text(worst) + ", " + std::to_string(runs) + " runs, " +
                             std::to_string(failures) + " failed";
   return "<svg class=\"spark\" viewBox=\"0 0 120 28\" role=\"img\" aria-label=\"" + html_escape(title) + "\"><title>" +
@@ -169,6 +173,19 @@ void definition(std::string& out, std::string_view term, const std::string& esca
   out += "</dt><dd>";
   out += escaped_value;
   out += "</dd>";
+}
+
+// name="value", name="value": as PromQL writes a label set.
+std::string labels_text(const Labels& labels) {
+  std::string text;
+  for (const auto& [name, value] : labels) {
+    if (!text.empty()) text += ", ";
+    text += name;
+    text += "=\"";
+    text += value;
+    text += '"';
+  }
+  return text;
 }
 
 std::string roles_text(const CheckStatus& check) {
@@ -221,10 +238,18 @@ void check_card(std::string& out, const CheckStatus& check, double now) {
   out += "</dl></article>";
 }
 
+// "up" when every source reached us in time, "down" when one did not, "pending" when the
+// watch is not capturing (no capture on this platform, no privilege).
+std::string inbound_state(const InboundSnapshot& watch) {
+  if (!watch.running) return "pending";
+  for (std::size_t i = 0; i < watch.sources.size(); ++i)
+    if (i >= watch.up.size() || !watch.up[i]) return "down";
+  return "up";
+}
+
 void inbound_card(std::string& out, const InboundSnapshot& watch) {
-  bool all_up = watch.running;
-  for (std::size_t i = 0; i < watch.up.size(); ++i) all_up = all_up && watch.up[i];
-  const std::string state = !watch.running ? "pending" : all_up ? "up" : "down";
+  const std::string state = inbound_state(watch);
+  const bool all_up = state == "up";
   out += "<article class=\"check inbound " + state + " required\" data-check=\"" + html_escape(watch.name) +
          "\" data-state=\"" + state + "\" data-required=\"true\">";
   out += "<div class=\"head\"><span class=\"name\">" + html_escape(watch.name) + "</span><span class=\"state\">" +
@@ -323,10 +348,18 @@ std::string render_status_page(const StatusSnapshot& snapshot, const PageContext
   const double now = to_unix_seconds(snapshot.taken_at);
   // Groups by system and vendor; a group with a failing required check comes first, and inside
   // a group the worst state first, so the first card on the page is what to fix first.
-  std::map<std::pair<std::string, std::string>, std::vector<const CheckStatus*>> groups;
+  // A card on the page: a check, or an inbound watch (down when a source has not reached us
+  // in time: a path someone relies on, so it ranks with failing required checks).
+  struct Card {
+    int severity;
+    std::string_view name;
+    const CheckStatus* check = nullptr;
+    const InboundSnapshot* watch = nullptr;
+  };
+  std::map<std::pair<std::string, std::string>, std::vector<Card>> groups;
   std::size_t up = 0, down = 0, down_required = 0, pending = 0, skipped = 0;
   for (const auto& check : snapshot.checks) {
-    groups[{std::string(check.label("system")), std::string(check.label("vendor"))}].push_back(&check);
+    groups[{std::string(check.label("system")), std::string(check.label("vendor"))}].push_back({severity(check), check.name, &check});
     switch (check.state) {
       case CheckState::up: ++up; break;
       case CheckState::down: ++down; down_required += check.required ? 1 : 0; break;
@@ -334,16 +367,27 @@ std::string render_status_page(const StatusSnapshot& snapshot, const PageContext
       case CheckState::skipped: ++skipped; break;
     }
   }
-  std::vector<std::pair<std::string, std::vector<const CheckStatus*>>> ordered;
-  for (auto& [key, checks] : groups) {
-    std::stable_sort(checks.begin(), checks.end(), [](const CheckStatus* a, const CheckStatus* b) {
-      return std::make_tuple(severity(*a), a->name) < std::make_tuple(severity(*b), b->name);
-    });
-    ordered.emplace_back(group_title(key.first, key.second), std::move(checks));
+  for (const auto& watch : snapshot.inbound) {
+    const std::string state = inbound_state(watch);
+    const int rank = state == "down" ? 0 : state == "pending" ? 2 : 3;
+    if (state == "down") ++down, ++down_required;
+    else if (state == "up") ++up;
+    else ++pending;
+    std::string system, vendor;
+    for (const auto& [label, value] : watch.labels) {
+      if (label == "system") system = value;
+      if (label == "vendor") vendor = value;
+    }
+    groups[{system, vendor}].push_back({rank, watch.name, nullptr, &watch});
   }
-  std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
-    return severity(*a.second.front()) < severity(*b.second.front());
-  });
+  std::vector<std::pair<std::string, std::vector<Card>>> ordered;
+  for (auto& [key, cards] : groups) {
+    std::stable_sort(cards.begin(), cards.end(),
+                     [](const Card& a, const Card& b) { return std::tie(a.severity, a.name) < std::tie(b.severity, b.name); });
+    ordered.emplace_back(group_title(key.first, key.second), std::move(cards));
+  }
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const auto& a, const auto& b) { return a.second.front().severity < b.second.front().severity; });
 
   std::string title = down_required > 0 ? std::to_string(down_required) + " down - " : std::string();
   title += "connectivity";
@@ -356,22 +400,19 @@ std::string render_status_page(const StatusSnapshot& snapshot, const PageContext
     out += "<span class=\"bad\">" + std::to_string(down) + " down</span>";
     if (down_required != down) out += " (" + std::to_string(down_required) + " required)";
   } else {
-    out += snapshot.checks.empty() ? "No checks configured" : "All up";
+    out += snapshot.checks.empty() && snapshot.inbound.empty() ? "Nothing configured" : "All up";
   }
   out += " \xC2\xB7 " + std::to_string(up) + " up";
   if (pending) out += " \xC2\xB7 " + std::to_string(pending) + " not run yet";
   if (skipped) out += " \xC2\xB7 " + std::to_string(skipped) + " skipped";
-  if (!snapshot.inbound.empty()) out += " \xC2\xB7 " + std::to_string(snapshot.inbound.size()) + " inbound watches";
   out += "</p><p class=\"meta\">As of " + html_escape(clock_text(now)) + " \xC2\xB7 connectivity-agent " +
          html_escape(context.agent_version) + " \xC2\xB7 refreshes every 30 s</p></div></header><main id=\"status\">";
-  for (const auto& [name, checks] : ordered) {
+  for (const auto& [name, cards] : ordered) {
     out += "<section class=\"group\"><h2>" + html_escape(name) + "</h2>";
-    for (const CheckStatus* check : checks) check_card(out, *check, now);
-    out += "</section>";
-  }
-  if (!snapshot.inbound.empty()) {
-    out += "<section class=\"group\"><h2>Inbound: who must reach us</h2>";
-    for (const auto& watch : snapshot.inbound) inbound_card(out, watch);
+    for (const Card& card : cards) {
+      if (card.check) check_card(out, *card.check, now);
+      else inbound_card(out, *card.watch);
+    }
     out += "</section>";
   }
   out += "</main>";
@@ -411,8 +452,7 @@ std::string render_check_page(const CheckStatus& check, const PageContext& conte
   if (!check.facts.empty()) {
     out += "<section><h2>Facts as exported</h2><div class=\"scroll\"><table><thead><tr><th>metric</th><th>labels</th><th>value</th></tr></thead><tbody>";
     for (const auto& fact : check.facts) {
-      std::string labels;
-      for (const auto& [name, value] : fact.labels) labels += (labels.empty() ? "" : ", ") + name + "=\"" + value + "\"";
+      const std::string labels = labels_text(fact.labels);
       char value[48];
       std::snprintf(value, sizeof value, "%.17g", fact.value);
       out += "<tr><td>" + html_escape(fact.metric) + "</td><td>" + html_escape(labels) + "</td><td>" + value + "</td></tr>";
@@ -449,8 +489,7 @@ std::string render_check_page(const CheckStatus& check, const PageContext& conte
                   check.settings->timeout_seconds, check.settings->confirm_runs, check.settings->confirm_delay_seconds);
     definition(out, "schedule", text);
   }
-  std::string labels;
-  for (const auto& [name, value] : check.labels) labels += (labels.empty() ? "" : ", ") + name + "=\"" + value + "\"";
+  const std::string labels = labels_text(check.labels);
   if (!labels.empty()) definition(out, "labels", html_escape(labels));
   if (!check.run_from.empty()) definition(out, "runs from", html_escape(roles_text(check)));
   for (const auto& warning : check.warnings) definition(out, "warning", html_escape(warning));

@@ -286,7 +286,7 @@ labels = { vendor = "iso", system = "iso-ill", direction = "outbound", doc = "IS
     return write("site.toml", f"""[agent]
 listen = "127.0.0.1:0"
 interval = "2s"
-timeout = "1s"
+timeout = "500ms"
 confirm_runs = 1
 confirm_delay = "100ms"
 

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <unistd.h>
@@ -176,6 +177,31 @@ TEST_F(RunningAgent, StatusPagesAndRunNowWhileChecksRunAndReload) {
   EXPECT_EQ(http_request(port_, "GET", "/check/added-2").status, 200) << "the page follows the reloaded config";
   EXPECT_EQ(http_request(port_, "GET", "/check/added-0").status, 404);
   EXPECT_EQ(http_request(port_, "POST", "/api/v1/checks/no-such/run").status, 404);
+}
+
+// SIGTERM while a page's "run now" waits for a silent peer: the agent stops, and the wait does
+// not hold the web server's shutdown for the check's timeout.
+TEST_F(RunningAgent, RunNowWaitingWhenTheAgentStopsIsAnsweredAndLetsItStop) {
+  testing::ScriptedPeer silent("");  // accepts, never answers
+  write_config("[[check]]\nname = \"silent\"\nprobe = \"http\"\ntarget = \"http://127.0.0.1:" +
+               std::to_string(silent.port()) + "/\"\ninterval = \"1h\"\ntimeout = \"30s\"\nconfirm_runs = 0\n");
+  start(true);
+  std::promise<int> status;
+  auto answered = status.get_future();
+  std::thread asker([&] { status.set_value(http_request(port_, "POST", "/api/v1/checks/silent/run").status); });
+  // The peer offers no event for its accept: polled, bounded.
+  for (int i = 0; i < 1000 && silent.accepted() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GE(silent.accepted(), 1u) << "the run started";
+  agent_->stop();
+  thread_.join();
+  // Tearing down the web server waits for the worker that is asking; that worker must give up
+  // with the agent, not wait out the check's 30 s timeout.
+  auto torn_down = std::async(std::launch::async, [this] { agent_.reset(); });
+  ASSERT_EQ(torn_down.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  ASSERT_EQ(answered.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  const int code = answered.get();
+  EXPECT_TRUE(code == 503 || code == 0) << code << ": answered 503, or its connection closed with the server";
+  asker.join();
 }
 
 TEST_F(RunningAgent, RunNowNeedsLifecycle) {

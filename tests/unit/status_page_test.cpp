@@ -116,6 +116,34 @@ TEST(StatusPage, FailingRequiredChecksComeFirstThenByGroup) {
   EXPECT_EQ(page.find("href=\"http"), std::string::npos);
 }
 
+// An inbound watch whose source has not reached us is a broken path like a failing required
+// check: it is counted down and shown first, in its system's group.
+TEST(StatusPage, AnInboundWatchThatIsDownRanksWithFailingRequiredChecks) {
+  InboundSnapshot watch;
+  watch.name = "courseflow-inbound";
+  watch.port = 443;
+  watch.running = true;
+  watch.labels = {{"system", "courseflow"}, {"vendor", "talis"}};
+  watch.sources = {{.source = "203.0.113.0/24", .syn = 4, .answered = 0}, {.source = "198.51.100.7", .syn = 2, .answered = 2}};
+  watch.up = {false, true};
+  StatusSnapshot snapshot{.taken_at = std::chrono::system_clock::now(),
+                          .checks = {status("a-up", CheckState::up, true, "alma")},
+                          .inbound = {watch},
+                          .lifecycle = false};
+  const std::string page = render_status_page(snapshot, {.agent_version = "1", .hostname = "h", .lifecycle = false});
+  const auto watch_at = page.find("data-check=\"courseflow-inbound\" data-state=\"down\"");
+  ASSERT_NE(watch_at, std::string::npos);
+  EXPECT_LT(watch_at, page.find("data-check=\"a-up\""));
+  EXPECT_NE(page.find("1 down</span>"), std::string::npos);
+  EXPECT_NE(page.find("203.0.113.0/24"), std::string::npos);
+  EXPECT_NE(page.find("no answered call within the expected time"), std::string::npos);
+  watch.up = {true, true};
+  snapshot.inbound = {watch};
+  const std::string fine = render_status_page(snapshot, {.agent_version = "1", .hostname = "h", .lifecycle = false});
+  EXPECT_NE(fine.find("data-check=\"courseflow-inbound\" data-state=\"up\""), std::string::npos);
+  EXPECT_NE(fine.find("All up"), std::string::npos);
+}
+
 TEST(StatusPage, RunNowIsOfferedOnlyWithLifecycle) {
   const auto now = std::chrono::system_clock::now();
   const CheckStatus check = status("sql", CheckState::up, true, "illiad");
