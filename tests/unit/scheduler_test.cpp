@@ -466,11 +466,14 @@ TEST(Scheduler, WithoutConfirmationOneFailureTakesTheCheckDown) {
 TEST(Scheduler, OnlyTheReRunsThatEndBeforeTheNextSlotStart) {
   Harness h;
   Observations seen;
-  // An instant failure, 40 ms apart, 50 ms timeout, 200 ms interval: re-runs ending at 90, 130
-  // and 170 ms fit, the fourth (210 ms) would delay the next run and is not started.
+  // An instant failure, re-runs 400 ms apart, a 500 ms timeout, a 2 s interval: re-runs that
+  // would end 0.9, 1.3 and 1.7 s after the slot fit (the third while the failure came within
+  // 300 ms of the slot), the fourth (2.1 s) never. Wide enough that a loaded machine starting
+  // the run late does not change the count (CI met a 30 ms lag when the steps were 40 ms).
   auto check = confirming_check("narrow", seen, {reason::refused});
-  check.interval = 200ms;
-  check.confirm_delay = 40ms;
+  check.interval = 2000ms;
+  check.timeout = 500ms;
+  check.confirm_delay = 400ms;
   h.scheduler->apply({check});
   ASSERT_TRUE(h.run_until([&] { return h.store.runs(check.series_key()) >= 1; }));
   EXPECT_FALSE(h.series("narrow")->up);
