@@ -40,8 +40,13 @@ void RunHistory::add(const RunRecord& run, std::span<const std::string_view> kin
                      bool set_state) {
   const double finished_at = to_unix_seconds(run.finished_at);
   const auto seconds = static_cast<float>(std::chrono::duration<double>(run.total).count());
-  Stored stored{finished_at, seconds, reason_index, set_state, run.detail};
   const std::size_t slot = next_;
+  Stored stored{finished_at, seconds, reason_index, set_state, nullptr};
+  if (!run.detail.empty()) {
+    const Stored* before = runs_.empty() ? nullptr : &runs_[(slot + kRecentRuns - 1) % kRecentRuns];
+    stored.detail = before && before->detail && *before->detail == run.detail ? before->detail
+                                                                             : std::make_shared<const std::string>(run.detail);
+  }
   if (runs_.size() < kRecentRuns) runs_.push_back(std::move(stored));
   else runs_[slot] = std::move(stored);
   next_ = (next_ + 1) % kRecentRuns;
@@ -53,12 +58,13 @@ void RunHistory::add(const RunRecord& run, std::span<const std::string_view> kin
       phases[p - kind_phases.begin()] += static_cast<float>(std::chrono::duration<double>(phase.took).count());
   }
 
-  const auto minute = static_cast<std::int32_t>(std::floor(finished_at / 60));
+  const auto minute = static_cast<std::int64_t>(std::floor(finished_at / 60));
   StoredMinute& m = minutes_[static_cast<std::size_t>(minute) % kMinutes];
-  if (m.minute != minute) m = {minute, 0, 0, 0};
+  const auto low = static_cast<std::uint16_t>(minute & 0xffff);
+  if (m.runs == 0 || m.minute != low) m = {0, low, 0, 0};
   m.worst_seconds = std::max(m.worst_seconds, seconds);
-  if (m.runs < UINT16_MAX) ++m.runs;
-  if (reason_index != 0 && m.failures < UINT16_MAX) ++m.failures;  // index 0 is success (kCoreReasons)
+  if (m.runs < UINT8_MAX) ++m.runs;
+  if (reason_index != 0 && m.failures < UINT8_MAX) ++m.failures;  // index 0 is success (kCoreReasons)
 }
 
 std::vector<RunHistory::Run> RunHistory::recent(std::span<const std::string_view> reasons) const {
@@ -70,7 +76,7 @@ std::vector<RunHistory::Run> RunHistory::recent(std::span<const std::string_view
     const float* phases = phase_seconds_.data() + slot * phase_count_;
     out.push_back({stored.finished_at, stored.seconds,
                    stored.reason_index < reasons.size() ? reasons[stored.reason_index] : reason::error, stored.set_state,
-                   std::vector<double>(phases, phases + phase_count_), stored.detail});
+                   std::vector<double>(phases, phases + phase_count_), stored.detail ? *stored.detail : std::string()});
   }
   return out;
 }
@@ -80,7 +86,8 @@ std::vector<RunHistory::Minute> RunHistory::last_hour(double now) const {
   std::vector<Minute> out;
   for (std::int64_t minute = current - static_cast<std::int64_t>(kMinutes) + 1; minute <= current; ++minute) {
     const StoredMinute& m = minutes_[static_cast<std::size_t>(minute) % kMinutes];
-    if (m.minute == minute && m.runs > 0) out.push_back({static_cast<double>(minute) * 60, m.worst_seconds, m.runs, m.failures});
+    if (m.runs > 0 && m.minute == static_cast<std::uint16_t>(minute & 0xffff))
+      out.push_back({static_cast<double>(minute) * 60, m.worst_seconds, m.runs, m.failures});
   }
   return out;
 }

@@ -67,18 +67,21 @@ class RunHistory {
   std::vector<Minute> last_hour(double now) const;
 
  private:
+  // Compact, as every check keeps 20 runs and 60 minutes: a run's detail is shared with the
+  // run before when they say the same (a failing check repeats its reason), and absent when it
+  // said nothing (most successes).
   struct Stored {
     double finished_at = 0;
     float seconds = 0;
     std::uint8_t reason_index = 0;
     bool set_state = true;
-    std::string detail;
+    std::shared_ptr<const std::string> detail;
   };
   struct StoredMinute {
-    std::int32_t minute = -1;  // minutes since the epoch; -1: unused
     float worst_seconds = 0;
-    std::uint16_t runs = 0;
-    std::uint16_t failures = 0;
+    std::uint16_t minute = 0;  // the low 16 bits of minutes since the epoch (45 days apart alias)
+    std::uint8_t runs = 0;     // 0: unused; saturates at 255
+    std::uint8_t failures = 0;
   };
   std::size_t phase_count_;
   std::vector<Stored> runs_;          // a ring of kRecentRuns once full
