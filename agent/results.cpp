@@ -98,16 +98,27 @@ double to_unix_seconds(std::chrono::system_clock::time_point t) {
 
 CheckSeries::CheckSeries(const CheckConfig& check)
     : kind(check.kind),
-      required(check.required),
-      interval_seconds(std::chrono::duration<double>(check.interval).count()),
       latency(kLatencyBuckets),
       last_phase_seconds(check.kind->phases.size(), 0.0) {
+  take_settings(check);
   labels = {{"check", check.name}, {"probe", std::string(check.kind->name)}, {"target", check.target.to_string()}};
   labels.insert(labels.end(), check.labels.begin(), check.labels.end());
   reasons.assign(std::begin(kCoreReasons), std::end(kCoreReasons));
   for (auto r : check.kind->extra_reasons)
     if (std::find(reasons.begin(), reasons.end(), r) == reasons.end()) reasons.push_back(r);
   runs_by_reason.assign(reasons.size(), 0);
+}
+
+void CheckSeries::take_settings(const CheckConfig& check) {
+  required = check.required;
+  interval_seconds = std::chrono::duration<double>(check.interval).count();
+  run_from = check.run_from;
+  warnings.clear();
+  for (const auto& warning : check.warnings) warnings.push_back(warning.message);
+  timeout = check.timeout;
+  confirm_runs = check.confirm_runs;
+  confirm_delay = check.confirm_delay;
+  options_text = check.options_text;
 }
 
 void ResultsStore::configure(const std::vector<CheckConfig>& checks) {
@@ -118,8 +129,7 @@ void ResultsStore::configure(const std::vector<CheckConfig>& checks) {
     auto it = series_.find(key);
     if (it != series_.end()) {
       // Same label set: counters carry on; settings that are not labels may have changed.
-      it->second->required = check.required;
-      it->second->interval_seconds = std::chrono::duration<double>(check.interval).count();
+      it->second->take_settings(check);
       next.emplace(key, std::move(it->second));
     } else {
       next.emplace(key, std::make_unique<CheckSeries>(check));

@@ -93,12 +93,23 @@ class RunHistory {
 // Everything exported about one check.
 struct CheckSeries {
   explicit CheckSeries(const CheckConfig& check);
+  // The settings a reload may change without changing the series (not its labels).
+  void take_settings(const CheckConfig& check);
 
   Labels labels;  // check, probe, target first, then the configured labels
   const ProbeKind* kind;
   std::vector<std::string_view> reasons;  // kCoreReasons then the kind's own
-  bool required;
-  double interval_seconds;
+  bool required = true;
+  double interval_seconds = 0;
+
+  // What the status page shows of the check's config beyond its labels; kept here rather than
+  // in a copy of the whole config, which cost a kilobyte a check.
+  std::vector<std::string> run_from;
+  std::vector<std::string> warnings;
+  std::chrono::milliseconds timeout{};
+  unsigned confirm_runs = 0;
+  std::chrono::milliseconds confirm_delay{};
+  std::string options_text;
 
   std::vector<std::uint64_t> runs_by_reason;  // parallel to `reasons`
   prometheus::Histogram latency;

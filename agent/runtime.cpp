@@ -141,7 +141,7 @@ Agent::Agent(AgentOptions options)
       inbound_(options_.capture_backend ? options_.capture_backend : inbound::make_platform_capture_backend()) {
   LoadedConfig loaded = load_agent_config(options_);
   const Config& config = loaded.config;
-  running_config_ = std::make_shared<const Config>(config);
+  skipped_ = config.skipped;
   boost::system::error_code no_name;
   hostname_ = asio::ip::host_name(no_name);
   listen_ = options_.listen.empty() ? config.agent.listen : options_.listen;
@@ -273,15 +273,14 @@ std::optional<std::string> Agent::apply(std::variant<LoadedConfig, std::string> 
   scheduler_->apply(config.checks);
   inbound_.apply(config.inbound);
   {
-    const std::lock_guard lock(config_mutex_);
-    running_config_ = std::make_shared<const Config>(std::move(config));
+    const std::lock_guard lock(skipped_mutex_);
+    skipped_ = config.skipped;
   }
   health_.last_reload_successful = true;
   health_.last_reload_success_timestamp = to_unix_seconds(std::chrono::system_clock::now());
   ++health_.reloads_succeeded;
-  const auto running = running_config();
-  log::info("config reloaded", {{"checks", std::to_string(running->checks.size())}});
-  log_config_warnings(*running);
+  log::info("config reloaded", {{"checks", std::to_string(config.checks.size())}});
+  log_config_warnings(config);
   return std::nullopt;
 }
 
@@ -318,15 +317,15 @@ std::optional<std::string> Agent::reload_now() {
   return std::string("the agent did not apply the config within 10s");
 }
 
-std::shared_ptr<const Config> Agent::running_config() const {
-  const std::lock_guard lock(config_mutex_);
-  return running_config_;
+std::vector<SkippedCheck> Agent::skipped_checks() const {
+  const std::lock_guard lock(skipped_mutex_);
+  return skipped_;
 }
 
 StatusSnapshot Agent::status_snapshot() const {
   StatusSnapshot snapshot;
   snapshot.taken_at = std::chrono::system_clock::now();
-  snapshot.checks = collect_check_status(*running_config(), store_, false);
+  snapshot.checks = collect_check_status(store_, skipped_checks(), false);
   snapshot.inbound = inbound_.snapshots(snapshot.taken_at);
   snapshot.lifecycle = options_.web_enable_lifecycle;
   return snapshot;
@@ -363,7 +362,7 @@ StatusRoutes Agent::status_routes() {
   return StatusRoutes{
       .page = [this, context] { return render_status_page(status_snapshot(), context); },
       .check_page = [this, context](std::string_view name) -> std::optional<std::string> {
-        auto check = collect_one_check_status(*running_config(), store_, name);
+        auto check = collect_one_check_status(store_, skipped_checks(), name);
         if (!check) return std::nullopt;
         return render_check_page(*check, context, std::chrono::system_clock::now());
       },
@@ -376,7 +375,7 @@ StatusRoutes Agent::status_routes() {
                                        .inbound = &snapshot.inbound});
           },
       .check_json = [this](std::string_view name) -> std::optional<std::string> {
-        auto check = collect_one_check_status(*running_config(), store_, name);
+        auto check = collect_one_check_status(store_, skipped_checks(), name);
         if (!check) return std::nullopt;
         return render_check_json(*check, agent_version(), std::chrono::system_clock::now());
       },

@@ -90,7 +90,7 @@ class Agent {
   std::optional<std::string> reload_now();                                      // on the reloader's thread
   std::shared_ptr<const std::string> render_now();                              // on the renderer's thread
   void wait_for_signal();
-  std::shared_ptr<const Config> running_config() const;
+  std::vector<SkippedCheck> skipped_checks() const;
   StatusRoutes status_routes();
 
   AgentOptions options_;
@@ -112,8 +112,8 @@ class Agent {
   ProcessCollector process_collector_;  // process_* series, read at each scrape
   std::atomic<bool> ready_{false};      // GET /-/ready: latched once the first round has run
   std::string hostname_;                // for the status page's title
-  mutable std::mutex config_mutex_;
-  std::shared_ptr<const Config> running_config_;  // what the status page describes
+  mutable std::mutex skipped_mutex_;
+  std::vector<SkippedCheck> skipped_;  // the running config's, for the status page (the rest is in the store)
   // Each on a thread of its own, shared by concurrent requests: a reload parses the config
   // there (not on the io thread, which runs the probes), and a scrape renders there, so the
   // rendering's memory is one thread's, however many web workers have served a scrape.

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <sstream>
-#include <unordered_map>
 
 namespace connectivity {
 
@@ -35,23 +34,26 @@ void mask(toml::node& node) {
   }
 }
 
-CheckStatus from_config(const CheckConfig& check) {
+// A configured check as the store holds it: its labels start with check, probe and target
+// (agent/results.h), then the configured ones.
+CheckStatus from_series(const CheckSeries& series) {
   CheckStatus status;
-  status.name = check.name;
-  status.probe = std::string(check.kind->name);
-  status.target = check.target.to_string();
-  status.kind = check.kind;
-  status.required = check.required;
-  status.labels = check.labels;
-  status.run_from = check.run_from;
-  for (const auto& warning : check.warnings) status.warnings.push_back(warning.message);
-  status.phase_names.assign(check.kind->phases.begin(), check.kind->phases.end());
+  const auto& labels = series.labels;
+  status.name = labels.size() > 0 ? labels[0].second : std::string();
+  status.probe = labels.size() > 1 ? labels[1].second : std::string(series.kind->name);
+  status.target = labels.size() > 2 ? labels[2].second : std::string();
+  if (labels.size() > 3) status.labels.assign(labels.begin() + 3, labels.end());
+  status.kind = series.kind;
+  status.required = series.required;
+  status.run_from = series.run_from;
+  status.warnings = series.warnings;
+  status.phase_names.assign(series.kind->phases.begin(), series.kind->phases.end());
   status.settings = CheckStatus::Settings{
-      .interval_seconds = std::chrono::duration<double>(check.interval).count(),
-      .timeout_seconds = std::chrono::duration<double>(check.timeout).count(),
-      .confirm_runs = check.confirm_runs,
-      .confirm_delay_seconds = std::chrono::duration<double>(check.confirm_delay).count(),
-      .options = masked_options(check.options_text)};
+      .interval_seconds = series.interval_seconds,
+      .timeout_seconds = std::chrono::duration<double>(series.timeout).count(),
+      .confirm_runs = series.confirm_runs,
+      .confirm_delay_seconds = std::chrono::duration<double>(series.confirm_delay).count(),
+      .options = masked_options(series.options_text)};
   return status;
 }
 
@@ -170,34 +172,30 @@ std::string CheckStatus::failure_sentence() const {
   return where + ": " + words;
 }
 
-std::vector<CheckStatus> collect_check_status(const Config& config, const ResultsStore& store, bool with_history) {
+std::vector<CheckStatus> collect_check_status(const ResultsStore& store, const std::vector<SkippedCheck>& skipped,
+                                              bool with_history) {
   std::vector<CheckStatus> out;
-  out.reserve(config.checks.size() + config.skipped.size());
-  std::unordered_map<std::string, std::size_t> by_name;
-  for (const auto& check : config.checks) {
-    by_name.emplace(check.name, out.size());
-    out.push_back(from_config(check));
-  }
+  out.reserve(store.size() + skipped.size());
   const double now = to_unix_seconds(std::chrono::system_clock::now());
   store.visit([&](const CheckSeries& series) {
-    if (series.labels.empty()) return;
-    auto it = by_name.find(series.labels.front().second);
-    if (it != by_name.end()) fill_from_series(out[it->second], series, with_history, now);
+    out.push_back(from_series(series));
+    fill_from_series(out.back(), series, with_history, now);
   });
-  for (const auto& skipped : config.skipped) out.push_back(from_skipped(skipped));
+  for (const auto& check : skipped) out.push_back(from_skipped(check));
   return out;
 }
 
-std::optional<CheckStatus> collect_one_check_status(const Config& config, const ResultsStore& store, std::string_view name) {
-  for (const auto& check : config.checks) {
-    if (check.name != name) continue;
-    CheckStatus status = from_config(check);
-    const double now = to_unix_seconds(std::chrono::system_clock::now());
-    store.visit_check(name, [&](const CheckSeries& series) { fill_from_series(status, series, true, now); });
-    return status;
-  }
-  for (const auto& skipped : config.skipped)
-    if (skipped.name == name) return from_skipped(skipped);
+std::optional<CheckStatus> collect_one_check_status(const ResultsStore& store, const std::vector<SkippedCheck>& skipped,
+                                                    std::string_view name) {
+  std::optional<CheckStatus> found;
+  const double now = to_unix_seconds(std::chrono::system_clock::now());
+  store.visit_check(name, [&](const CheckSeries& series) {
+    found = from_series(series);
+    fill_from_series(*found, series, true, now);
+  });
+  if (found) return found;
+  for (const auto& check : skipped)
+    if (check.name == name) return from_skipped(check);
   return std::nullopt;
 }
 

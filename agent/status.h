@@ -67,15 +67,17 @@ struct CheckStatus {
 
 struct StatusSnapshot {
   std::chrono::system_clock::time_point taken_at;
-  std::vector<CheckStatus> checks;  // the config's order; skipped checks after the rest
+  std::vector<CheckStatus> checks;  // by name; skipped checks after the rest
   std::vector<InboundSnapshot> inbound;
   bool lifecycle = false;  // whether "run now" is served
 };
 
-// The running state of `config`'s checks (and skipped checks) as `store` holds it.
-std::vector<CheckStatus> collect_check_status(const Config& config, const ResultsStore& store, bool with_history);
+// Every configured check as `store` holds it (in the store's order: by name), then `skipped`.
+std::vector<CheckStatus> collect_check_status(const ResultsStore& store, const std::vector<SkippedCheck>& skipped,
+                                              bool with_history);
 // The same for the one check named `name`; nullopt when there is none.
-std::optional<CheckStatus> collect_one_check_status(const Config& config, const ResultsStore& store, std::string_view name);
+std::optional<CheckStatus> collect_one_check_status(const ResultsStore& store, const std::vector<SkippedCheck>& skipped,
+                                                    std::string_view name);
 
 // The options sub-table as TOML with the value of every key that names a secret (password,
 // secret, token, key, authorization, cookie, credential; not a *_file path to one) replaced.
