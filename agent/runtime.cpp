@@ -151,6 +151,21 @@ Agent::Agent(AgentOptions options)
   collector_ = std::make_shared<ExpositionCollector>(store_, health_, std::string(agent_version()), &inbound_);
   reloader_ = std::make_unique<CoalescedJob<std::optional<std::string>>>([this] { return reload_now(); });
   renderer_ = std::make_unique<CoalescedJob<std::shared_ptr<const std::string>>>([this] { return render_now(); });
+  page_renderer_ = std::make_unique<CoalescedJob<std::shared_ptr<const std::string>>>([this] {
+    return rendered("the status page", [this] {
+      return render_status_page(status_snapshot(), {.agent_version = agent_version(), .hostname = hostname_,
+                                                    .lifecycle = options_.web_enable_lifecycle});
+    });
+  });
+  checks_json_renderer_ = std::make_unique<CoalescedJob<std::shared_ptr<const std::string>>>([this] {
+    return rendered("the checks' JSON", [this] {
+      const StatusSnapshot snapshot = status_snapshot();
+      return render_checks_json({.agent_version = agent_version(),
+                                 .checks = &snapshot.checks,
+                                 .generated_at = snapshot.taken_at,
+                                 .inbound = &snapshot.inbound});
+    });
+  });
   http_ = std::make_unique<HttpServer>(listen_, HttpRoutes{
       .metrics = [this] { return renderer_->run(std::chrono::seconds(60)).value_or(nullptr); },
       .reload = [this] { return reload(); },
@@ -179,8 +194,12 @@ Agent::~Agent() {
   // either is answered now, not after the reload or render in progress).
   reloader_->close();
   renderer_->close();
+  page_renderer_->close();
+  checks_json_renderer_->close();
   http_.reset();       // no more scrapes or reload requests
   renderer_.reset();
+  page_renderer_.reset();
+  checks_json_renderer_.reset();
   reloader_.reset();   // a reload in progress gives up within 100 ms (stopping_)
   inbound_.apply({});  // stops every capture thread
   scheduler_.reset();  // cancels and unwinds every check loop
@@ -360,26 +379,32 @@ RunNow Agent::run_check_now(std::string_view name) {
 StatusRoutes Agent::status_routes() {
   const PageContext context{.agent_version = agent_version(), .hostname = hostname_, .lifecycle = options_.web_enable_lifecycle};
   return StatusRoutes{
-      .page = [this, context] { return render_status_page(status_snapshot(), context); },
+      .page = [this] { return page_renderer_->run(std::chrono::seconds(60)).value_or(nullptr); },
       .check_page = [this, context](std::string_view name) -> std::optional<std::string> {
         auto check = collect_one_check_status(store_, skipped_checks(), name);
         if (!check) return std::nullopt;
         return render_check_page(*check, context, std::chrono::system_clock::now());
       },
-      .checks_json =
-          [this] {
-            const StatusSnapshot snapshot = status_snapshot();
-            return render_checks_json({.agent_version = agent_version(),
-                                       .checks = &snapshot.checks,
-                                       .generated_at = snapshot.taken_at,
-                                       .inbound = &snapshot.inbound});
-          },
+      .checks_json = [this] { return checks_json_renderer_->run(std::chrono::seconds(60)).value_or(nullptr); },
       .check_json = [this](std::string_view name) -> std::optional<std::string> {
         auto check = collect_one_check_status(store_, skipped_checks(), name);
         if (!check) return std::nullopt;
         return render_check_json(*check, agent_version(), std::chrono::system_clock::now());
       },
       .run = [this](std::string_view name) { return run_check_now(name); }};
+}
+
+std::shared_ptr<const std::string> Agent::rendered(std::string_view what, const std::function<std::string()>& render) {
+  try {
+    auto text = std::make_shared<const std::string>(render());
+#if defined(__GLIBC__)
+    malloc_trim(0);  // as after a scrape: the pages built it from are freed, and handed back
+#endif
+    return text;
+  } catch (const std::exception& e) {
+    log::error("cannot render " + std::string(what), {{"error", e.what()}});
+    return nullptr;
+  }
 }
 
 std::shared_ptr<const std::string> Agent::render_now() {

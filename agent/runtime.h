@@ -89,6 +89,8 @@ class Agent {
   std::optional<std::string> apply(std::variant<LoadedConfig, std::string> loaded);  // on the io thread
   std::optional<std::string> reload_now();                                      // on the reloader's thread
   std::shared_ptr<const std::string> render_now();                              // on the renderer's thread
+  // `render`'s text, or null (logged) when it throws; on a renderer's thread.
+  static std::shared_ptr<const std::string> rendered(std::string_view what, const std::function<std::string()>& render);
   void wait_for_signal();
   std::vector<SkippedCheck> skipped_checks() const;
   StatusRoutes status_routes();
@@ -119,6 +121,10 @@ class Agent {
   // rendering's memory is one thread's, however many web workers have served a scrape.
   std::unique_ptr<CoalescedJob<std::optional<std::string>>> reloader_;
   std::unique_ptr<CoalescedJob<std::shared_ptr<const std::string>>> renderer_;
+  // The status page and the checks' JSON, the same way: for 10,000 checks each is megabytes,
+  // and eight made at once on web workers held 2 GB in glibc's per-thread arenas.
+  std::unique_ptr<CoalescedJob<std::shared_ptr<const std::string>>> page_renderer_;
+  std::unique_ptr<CoalescedJob<std::shared_ptr<const std::string>>> checks_json_renderer_;
   std::size_t last_render_size_ = 0;  // the renderer's own
   std::unique_ptr<HttpServer> http_;
 };

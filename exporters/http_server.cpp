@@ -282,8 +282,13 @@ class HttpServer::Handlers : public CivetHandler {
         break;
       case Route::index:
         if (!allowed(conn, method, Method::get, "GET, HEAD", headers)) break;
-        if (routes_.status) page(conn, routes_.status->page(), headers);
-        else respond(conn, 200, "text/html; charset=utf-8", kIndex, headers);
+        if (!routes_.status) {
+          respond(conn, 200, "text/html; charset=utf-8", kIndex, headers);
+        } else if (const auto body = routes_.status->page()) {
+          page(conn, *body, headers);
+        } else {
+          respond(conn, 500, "text/plain", "the status page could not be made; see the agent's log\n", headers);
+        }
         break;
       case Route::check_page:
         if (!routes_.status) respond(conn, 404, "text/plain", "not found\n", headers);
@@ -294,8 +299,10 @@ class HttpServer::Handlers : public CivetHandler {
         break;
       case Route::checks_api:
         if (!routes_.status) respond(conn, 404, "text/plain", "not found\n", headers);
-        else if (allowed(conn, method, Method::get, "GET, HEAD", headers))
-          respond(conn, 200, "application/json", routes_.status->checks_json(), headers);
+        else if (allowed(conn, method, Method::get, "GET, HEAD", headers)) {
+          if (const auto body = routes_.status->checks_json()) respond(conn, 200, "application/json", *body, headers);
+          else respond(conn, 500, "text/plain", "the checks could not be listed; see the agent's log\n", headers);
+        }
         break;
       case Route::check_api:
         if (!routes_.status) respond(conn, 404, "text/plain", "not found\n", headers);

@@ -35,10 +35,12 @@ enum class RunNow { ran, busy, not_found, unavailable };
 
 // The status page and its JSON API (exporters/status_page.h, status_json.h). Each returns the
 // body; nullopt for a check that is not configured.
+// The whole-page bodies come shared and null when they could not be made (answered 500): they
+// are rendered one at a time on a thread of their own, as /metrics is.
 struct StatusRoutes {
-  std::function<std::string()> page;                                       // GET /
+  std::function<std::shared_ptr<const std::string>()> page;                // GET /
   std::function<std::optional<std::string>(std::string_view)> check_page;  // GET /check/<name>
-  std::function<std::string()> checks_json;                                // GET /api/v1/checks
+  std::function<std::shared_ptr<const std::string>()> checks_json;         // GET /api/v1/checks
   std::function<std::optional<std::string>(std::string_view)> check_json;  // GET /api/v1/checks/<name>
   // POST /api/v1/checks/<name>/run (lifecycle only): runs the check out of turn and returns
   // once its result is recorded.

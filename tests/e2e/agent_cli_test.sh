@@ -34,7 +34,10 @@ wait_for_line() {
 }
 # Starts the agent in the background with the given arguments; sets agent_pid and port.
 start_agent() {
-  "$@" > "$work/agent.log" 2>&1 &
+  # Emptied here, not by the background job's redirection: that runs later, and a reader could
+  # meet the previous agent's "agent started" line, then read the file just emptied (CI did).
+  : > "$work/agent.log"
+  "$@" >> "$work/agent.log" 2>&1 &
   agent_pid=$!
   port=""
   # The whole line, up to its port: a reader can meet a line the agent is still writing.

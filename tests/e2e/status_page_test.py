@@ -17,8 +17,9 @@ Headless Chromium (Debian's `chromium`) loads the pages; the test reads the DOM 
 - screenshots, desktop and phone sized, go to OUT_DIR (kept by CI under build/).
 The JSON API is read with urllib: schema, states, recent runs, the password never shown. "Run
 now" is refused without --web.enable-lifecycle and from another site's page, and runs the
-check with it. Then the embedded default and every example config in configs/ are served: the
-page, a check's page and the API answer for each.
+check with it. The page and the JSON of 5,000 checks, asked for on eight connections at once,
+leave the agent's memory bounded. Then the embedded default and every example config in
+configs/ are served: the page, a check's page and the API answer for each.
 
 Usage: status_page_test.py AGENT_BINARY REPO_ROOT OUT_DIR
 """
@@ -454,6 +455,43 @@ def api_checks(port, lifecycle):
     check(status in (303, 200), f"a browser's form is sent back to the check's page ({status})")
 
 
+def pages_in_bounded_memory(tcp_port):
+    """A big site's page and JSON asked for on eight connections at once: the agent's memory
+    stays bounded (the pages are made one at a time on a thread of their own, and its heap is
+    handed back). Made on the web workers, eight at once held 2 GB for 10,000 checks."""
+    lines = ['[agent]\nlisten = "127.0.0.1:0"\ninterval = "5s"\ntimeout = "1s"\nmax_concurrent_probes = 1024\n']
+    for i in range(5000):
+        lines.append(f'[[check]]\nname = "c{i:05d}"\nprobe = "tcp"\ntarget = "127.0.0.1:{tcp_port}"\n'
+                     f'labels = {{ system = "s{i % 7}", vendor = "v{i % 3}", doc = "rule {i}" }}\n')
+    config = write("big.toml", "".join(lines))
+    p, port = start_agent("agent-big", ["--config", config])
+    try:
+        wait_until(lambda: json.loads(get(port, "/api/v1/checks")[2])["summary"]["pending"] == 0, 40,
+                   "every one of 5,000 checks has a result")
+
+        def rss_mib():
+            with open(f"/proc/{p.pid}/status") as f:
+                return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
+
+        before = rss_mib()
+        sizes = []
+
+        def fetch(path):
+            for _ in range(5):
+                sizes.append(len(get(port, path)[2]))
+
+        threads = [threading.Thread(target=fetch, args=(path,)) for path in ["/", "/api/v1/checks"] * 4]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        after = rss_mib()
+        check(len(sizes) == 40 and min(sizes) > 1_000_000, f"40 pages of 5,000 checks served ({min(sizes or [0]):,} bytes at least)")
+        check(after - before < 150, f"the agent's memory stayed bounded: RSS {before:.0f} MiB before, {after:.0f} MiB after")
+    finally:
+        stop(p)
+
+
 def every_config():
     """The embedded default and each example config: the page, a check's page and the API answer."""
     configs = [None] + sorted(os.path.join(REPO, "configs", f) for f in os.listdir(os.path.join(REPO, "configs"))
@@ -514,6 +552,7 @@ def main():
                     browser_checks(port)
             finally:
                 stop(p)
+        pages_in_bounded_memory(listener.getsockname()[1])
         every_config()
     except Exception as e:  # a setup step failed
         failures.append(repr(e))
