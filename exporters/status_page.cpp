@@ -144,22 +144,22 @@ std::string sparkline(const CheckStatus& check, double now) {
   std::string points, fails;
   unsigned runs = 0, failures = 0;
   char buffer[96];
+  auto add_point = [&](double x, double y) {
+    std::snprintf(buffer, sizeof buffer, "%s%.1f,%.1f", points.empty() ? "" : " ", x, y);
+    points += buffer;
+  };
   for (const auto& minute : check.last_hour) {
     runs += minute.runs;
     failures += minute.failures;
     const double y = kTop + kPlot - (worst > 0 ? minute.worst_seconds / worst * kPlot : 0);
-    std::snprintf(buffer, sizeof buffer, "%s%.1f,%.1f", points.empty() ? "" : " ", x_of(minute.start), y);
-    points += buffer;
+    // A lone minute is drawn as a short dash: a line of no length draws nothing.
+    if (check.last_hour.size() == 1) add_point(std::max(0.0, x_of(minute.start) - 3), y);
+    add_point(x_of(minute.start), y);
     if (minute.failures > 0) {
       std::snprintf(buffer, sizeof buffer, "<rect class=\"fail\" x=\"%.1f\" y=\"%.0f\" width=\"2\" height=\"4\"/>",
                     std::max(0.0, x_of(minute.start) - 1), kHeight - 4);
       fails += buffer;
     }
-  }
-  if (check.last_hour.size() == 1) {  // a lone minute: a short dash, as a line of no length draws nothing
-    const auto comma = points.find(',');
-    std::snprintf(buffer, sizeof buffer, "%.1f", std::max(0.0, std::stod(points.substr(0, comma)) - 3));
-    points = buffer + points.substr(comma) + " " + points;
   }
   const std::string title = "last hour: slowest run " + latency_text(worst) + ", " + std::to_string(runs) + " runs, " +
                             std::to_string(failures) + " failed";
@@ -195,7 +195,8 @@ std::string roles_text(const CheckStatus& check) {
 }
 
 // One check's card on the overview.
-void check_card(std::string& out, const CheckStatus& check, double now) {
+void check_card(std::string& out, const CheckStatus& check, std::chrono::system_clock::time_point now_point) {
+  const double now = to_unix_seconds(now_point);
   const std::string_view state = state_name(check.state);
   out += "<article class=\"check " + std::string(state) + (check.required ? " required" : " optional") +
          "\" data-check=\"" + html_escape(check.name) + "\" data-state=\"" + std::string(state) + "\" data-required=\"" +
@@ -205,8 +206,6 @@ void check_card(std::string& out, const CheckStatus& check, double now) {
   if (!check.required) out += "<span class=\"badge\">optional</span>";
   out += "<span class=\"badge\">" + html_escape(check.probe) + "</span></div>";
 
-  const auto now_point = std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(now)));
   std::string reason_line;
   // Config warnings are on the check's own page: on every card they would drown the states.
   std::string detail_line = check.detail_line(now_point, false);
@@ -410,7 +409,7 @@ std::string render_status_page(const StatusSnapshot& snapshot, const PageContext
   for (const auto& [name, cards] : ordered) {
     out += "<section class=\"group\"><h2>" + html_escape(name) + "</h2>";
     for (const Card& card : cards) {
-      if (card.check) check_card(out, *card.check, now);
+      if (card.check) check_card(out, *card.check, snapshot.taken_at);
       else inbound_card(out, *card.watch);
     }
     out += "</section>";
@@ -426,7 +425,7 @@ std::string render_check_page(const CheckStatus& check, const PageContext& conte
   std::string out = page_head(check.name + " - " + state_words(check), true);
   out += "<header><p class=\"meta\"><a href=\"/\">\xE2\x86\x90 All checks</a></p><h1>" + html_escape(check.name) + "</h1>";
   out += "<div id=\"summary\">";
-  check_card(out, check, now);
+  check_card(out, check, now_point);
   out += "</div></header><main id=\"status\">";
 
   const FactWords words = describe_facts(check.kind, check.facts, now_point);

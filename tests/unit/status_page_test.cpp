@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <regex>
 
 namespace connectivity {
@@ -142,6 +143,31 @@ TEST(StatusPage, AnInboundWatchThatIsDownRanksWithFailingRequiredChecks) {
   const std::string fine = render_status_page(snapshot, {.agent_version = "1", .hostname = "h", .lifecycle = false});
   EXPECT_NE(fine.find("data-check=\"courseflow-inbound\" data-state=\"up\""), std::string::npos);
   EXPECT_NE(fine.find("All up"), std::string::npos);
+}
+
+// The last hour is drawn on the server: a point a minute, failures marked, and a lone minute
+// still visible (a dash: a line of no length draws nothing).
+TEST(StatusPage, TheLastHourIsDrawnAsInlineSvg) {
+  const auto now = std::chrono::system_clock::from_time_t(1'800'000'000);
+  const double minute = std::floor(to_unix_seconds(now) / 60) * 60;
+  CheckStatus check = status("sql", CheckState::down, true, "illiad");
+  check.seconds = 0.002;
+  check.last_hour = {{.start = minute, .worst_seconds = 0.004, .runs = 4, .failures = 1}};
+  StatusSnapshot snapshot{.taken_at = now, .checks = {check}, .inbound = {}, .lifecycle = false};
+  const PageContext context{.agent_version = "1", .hostname = "h", .lifecycle = false};
+  std::smatch points;
+  std::string page = render_status_page(snapshot, context);
+  ASSERT_TRUE(std::regex_search(page, points, std::regex(R"re(<polyline points="([^"]*)")re")));
+  EXPECT_EQ(points[1].str(), "117.0,2.0 120.0,2.0") << "the current minute at the right edge, as a dash";
+  EXPECT_EQ(count_of(page, "<rect class=\"fail\""), 1u);
+  EXPECT_NE(page.find("last hour: slowest run 4.0 ms, 4 runs, 1 failed"), std::string::npos);
+
+  snapshot.checks[0].last_hour = {{.start = minute - 59 * 60, .worst_seconds = 0.002, .runs = 4, .failures = 0},
+                                   {.start = minute, .worst_seconds = 0.004, .runs = 4, .failures = 0}};
+  page = render_status_page(snapshot, context);
+  ASSERT_TRUE(std::regex_search(page, points, std::regex(R"re(<polyline points="([^"]*)")re")));
+  EXPECT_EQ(points[1].str(), "0.0,13.0 120.0,2.0") << "an hour ago at the left, at half the height";
+  EXPECT_EQ(count_of(page, "<rect class=\"fail\""), 0u);
 }
 
 TEST(StatusPage, RunNowIsOfferedOnlyWithLifecycle) {
