@@ -38,13 +38,14 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from e2e import Run, log, wait_until  # noqa: E402
 from netns import rerun_in_own_namespace  # noqa: E402
 
 AGENT, REPO, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 INSIDE = "--inside-netns" in sys.argv
-WORK = tempfile.mkdtemp(prefix="connectivity-status-page-")
-CHILDREN = []
-failures = []
+RUN = Run("connectivity-status-page-")
+WORK, CHILDREN, failures = RUN.work, RUN.children, RUN.failures
+check, write, spawn = RUN.check, RUN.write, RUN.spawn
 PASSWORD = "s3cret-Pa55word-never-shown"
 HOSTILE_CN = "<script>alert('subject')</script>"
 HOSTILE_O = "Evil <img src=x onerror=alert('org')>"
@@ -55,40 +56,6 @@ SHOWN_O = HOSTILE_O.replace("<", "\\<").replace(">", "\\>")
 PAGE_TAGS = {"html", "head", "meta", "title", "style", "noscript", "body", "header", "h1", "h2", "div", "p", "span",
              "a", "main", "section", "article", "dl", "dt", "dd", "svg", "polyline", "rect", "table", "thead", "tbody",
              "tr", "th", "td", "pre", "form", "button", "footer", "br", "script"}
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def check(ok, what):
-    log(("ok    " if ok else "FAIL  ") + what)
-    if not ok:
-        failures.append(what)
-
-
-def wait_until(predicate, limit, what, step=0.1):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise TimeoutError(f"{what}: not within {limit}s")
-
-
-def write(name, text):
-    path = os.path.join(WORK, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def spawn(name, argv):
-    out = open(os.path.join(WORK, name + ".log"), "wb")
-    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    CHILDREN.append((name, p))
-    return p
 
 
 def stop(p):

@@ -25,48 +25,22 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from e2e import Run, log, wait_until  # noqa: E402
+
 AGENT, REPO = sys.argv[1], sys.argv[2]
-WORK = tempfile.mkdtemp(prefix="connectivity-web-security-")
-CHILDREN = []
-failures = []
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def check(ok, what):
-    log(("ok    " if ok else "FAIL  ") + what)
-    if not ok:
-        failures.append(what)
+RUN = Run("connectivity-web-security-")
+WORK, CHILDREN, failures = RUN.work, RUN.children, RUN.failures
+check, write, spawn = RUN.check, RUN.write, RUN.spawn
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_until(predicate, limit, what, step=0.1):
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise TimeoutError(f"{what}: not within {limit}s")
-
-
-def spawn(name, argv):
-    out = open(os.path.join(WORK, name + ".log"), "wb")
-    p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    CHILDREN.append((name, p))
-    return p
 
 
 def agent_log():
@@ -107,13 +81,6 @@ def example_uncommented():
     out = out.replace("/etc/ssl/private/connectivity-agent.key", f"{WORK}/server.key")
     out = out.replace("/etc/connectivity-agent/clients-ca.crt", f"{WORK}/ca.crt")
     return out
-
-
-def write(name, text):
-    path = os.path.join(WORK, name)
-    with open(path, "w") as f:
-        f.write(text)
-    return path
 
 
 def curl(url, *extra):
