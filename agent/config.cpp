@@ -7,6 +7,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -86,6 +87,32 @@ Labels merge_labels(const Labels& global, const Labels& own) {
   return out;
 }
 
+// [agent] latency_buckets: upper bounds in seconds, each a positive number above the one before.
+std::vector<double> read_latency_buckets(const toml::node& node) {
+  const auto* list = node.as_array();
+  if (!list)
+    throw_config_error(node.source(), "[agent]: key \"latency_buckets\": must be a list of upper bounds in seconds, "
+                                      "e.g. [0.01, 0.1, 1]");
+  if (list->size() > kMostLatencyBuckets)
+    throw_config_error(node.source(), "[agent]: key \"latency_buckets\": " + std::to_string(list->size()) +
+                                          " bounds; at most " + std::to_string(kMostLatencyBuckets) +
+                                          " (each is one more series for every check)");
+  std::vector<double> bounds;
+  for (const auto& item : *list) {
+    std::optional<double> bound;
+    if (const auto* number = item.as_floating_point()) bound = number->get();
+    if (const auto* number = item.as_integer()) bound = static_cast<double>(number->get());
+    const std::string where = "[agent]: key \"latency_buckets\": bound " + std::to_string(bounds.size() + 1);
+    if (!bound) throw_config_error(item.source(), where + ": must be a number of seconds");
+    if (!std::isfinite(*bound) || *bound <= 0 || *bound > 86400)
+      throw_config_error(item.source(), where + ": must be above 0 and at most 86400 seconds");
+    if (!bounds.empty() && *bound <= bounds.back())
+      throw_config_error(item.source(), where + ": must be above the bound before it");
+    bounds.push_back(*bound);
+  }
+  return bounds;
+}
+
 AgentSettings parse_agent(const toml::table& root) {
   AgentSettings agent;
   const toml::node* node = root.get("agent");
@@ -138,6 +165,7 @@ AgentSettings parse_agent(const toml::table& root) {
       if (c < ' ' || c == 0x7f) reader.fail("vantage", "must not contain control characters");
     agent.vantage = *v;
   }
+  if (const toml::node* buckets = reader.get("latency_buckets")) agent.latency_buckets = read_latency_buckets(*buckets);
   reader.finish();
   if (agent.timeout > agent.interval)
     throw_config_error(table->source(), "[agent]: default timeout " + format_duration(agent.timeout) +

@@ -59,6 +59,13 @@ struct CheckConfig {
   unsigned confirm_runs_that_fit(std::chrono::steady_clock::duration elapsed) const;
 };
 
+// The latency histogram's bucket bounds unless [agent] latency_buckets says otherwise. Two, so a
+// check stays under 15 series: a tenth of a second (a path in good health, even across a
+// continent) and a second (slow enough for a person to notice). A site that wants quantiles
+// sets finer ones; each bound is one more series per check.
+inline constexpr double kDefaultLatencyBuckets[] = {0.1, 1};
+inline constexpr std::size_t kMostLatencyBuckets = 40;
+
 struct AgentSettings {
   // Where /metrics is served: one address or several (IPv4 and IPv6, say).
   std::vector<std::string> listen{"0.0.0.0:9470"};
@@ -83,6 +90,9 @@ struct AgentSettings {
   // The `vantage` label on every series of a check: [agent] vantage, else derived from the roles
   // (agent/vantage.h). Also in `labels`, which every check's labels merge.
   std::string vantage;
+  // connectivity_probe_latency_seconds' bucket bounds, seconds, ascending. Empty: +Inf only (the
+  // histogram's sum and count still give the mean).
+  std::vector<double> latency_buckets{std::begin(kDefaultLatencyBuckets), std::end(kDefaultLatencyBuckets)};
 };
 
 // The bounds of the [agent] keys. resolver_threads: each thread blocks in one getaddrinfo;

@@ -1,5 +1,7 @@
 #include "agent/results.h"
 
+#include "agent/exposition_text.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -9,9 +11,6 @@
 namespace connectivity {
 
 namespace {
-// 1 ms to 10 s: from a loopback connect to a probe at a typical deadline.
-const prometheus::Histogram::BucketBoundaries kLatencyBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                              0.1,   0.25,   0.5,   1,    2.5,   5, 10};
 // 100 µs to 10 s: how late a run starts against its schedule.
 const prometheus::Histogram::BucketBoundaries kLagBuckets{0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
                                                           0.1,    0.5,    1,     5,     10};
@@ -23,7 +22,7 @@ std::string_view count_run(CheckSeries& s, const RunRecord& run, bool set_state)
   if (r == s.reasons.end()) r = std::find(s.reasons.begin(), s.reasons.end(), reason::error);
   const auto index = static_cast<std::size_t>(r - s.reasons.begin());
   ++s.runs_by_reason[index];
-  s.latency.Observe(std::chrono::duration<double>(run.total).count());
+  s.latency.observe(std::chrono::duration<double>(run.total).count());
   if (!s.history) s.history = std::make_unique<RunHistory>(s.kind->phases.size());
   s.history->add(run, s.kind->phases, static_cast<std::uint8_t>(std::min<std::size_t>(index, 255)), set_state);
   return *r;
@@ -41,14 +40,16 @@ void RunHistory::add(const RunRecord& run, std::span<const std::string_view> kin
   const double finished_at = to_unix_seconds(run.finished_at);
   const auto seconds = static_cast<float>(std::chrono::duration<double>(run.total).count());
   const std::size_t slot = next_;
-  Stored stored{finished_at, seconds, reason_index, set_state, nullptr};
-  if (!run.detail.empty()) {
-    const Stored* before = runs_.empty() ? nullptr : &runs_[(slot + kRecentRuns - 1) % kRecentRuns];
-    stored.detail = before && before->detail && *before->detail == run.detail ? before->detail
-                                                                             : std::make_shared<const std::string>(run.detail);
+  const Stored stored{static_cast<std::int64_t>(std::llround(finished_at * 1000)), seconds, reason_index, set_state};
+  if (runs_.size() < kRecentRuns) runs_.push_back(stored);
+  else runs_[slot] = stored;
+  if (!run.detail.empty() && !details_) details_ = std::make_unique<std::shared_ptr<const std::string>[]>(kRecentRuns);
+  if (details_) {
+    const auto& before = details_[(slot + kRecentRuns - 1) % kRecentRuns];
+    details_[slot] = run.detail.empty()                    ? nullptr
+                     : before && *before == run.detail ? before
+                                                       : std::make_shared<const std::string>(run.detail);
   }
-  if (runs_.size() < kRecentRuns) runs_.push_back(std::move(stored));
-  else runs_[slot] = std::move(stored);
   next_ = (next_ + 1) % kRecentRuns;
   float* phases = phase_seconds_.data() + slot * phase_count_;
   std::fill(phases, phases + phase_count_, 0.0F);
@@ -74,9 +75,10 @@ std::vector<RunHistory::Run> RunHistory::recent(std::span<const std::string_view
     const std::size_t slot = (next_ + kRecentRuns - 1 - n) % kRecentRuns;
     const Stored& stored = runs_[slot];
     const float* phases = phase_seconds_.data() + slot * phase_count_;
-    out.push_back({stored.finished_at, stored.seconds,
+    const auto& detail = details_ ? details_[slot] : nullptr;
+    out.push_back({static_cast<double>(stored.finished_ms) / 1000, stored.seconds,
                    stored.reason_index < reasons.size() ? reasons[stored.reason_index] : reason::error, stored.set_state,
-                   std::vector<double>(phases, phases + phase_count_), stored.detail ? *stored.detail : std::string()});
+                   std::vector<double>(phases, phases + phase_count_), detail ? *detail : std::string()});
   }
   return out;
 }
@@ -96,16 +98,55 @@ double to_unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-CheckSeries::CheckSeries(const CheckConfig& check)
+LatencyBuckets::LatencyBuckets(std::vector<double> upper_bounds) : bounds(std::move(upper_bounds)) {
+  for (double bound : bounds) {
+    std::string text;
+    append_number(text, bound);
+    le.push_back(std::move(text));
+  }
+  le.emplace_back("+Inf");
+}
+
+LatencyHistogram::LatencyHistogram(std::shared_ptr<const LatencyBuckets> buckets)
+    : buckets_(std::move(buckets)), counts_(std::make_unique<std::uint64_t[]>(buckets_->bounds.size() + 1)) {}
+
+void LatencyHistogram::observe(double seconds) {
+  const auto& bounds = buckets_->bounds;
+  // The first bucket whose bound is at least the value: `le` is inclusive.
+  counts_[static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin())]++;
+  sum_ += seconds;
+  ++count_;
+}
+
+std::uint64_t LatencyHistogram::cumulative(std::size_t i) const {
+  std::uint64_t total = 0;
+  for (std::size_t b = 0; b <= i && b <= buckets_->bounds.size(); ++b) total += counts_[b];
+  return total;
+}
+
+std::span<const std::string_view> result_reasons(const ProbeKind& kind) {
+  static std::mutex mutex;
+  static std::map<const ProbeKind*, std::vector<std::string_view>> lists;  // kinds live as long as the program
+  std::lock_guard lock(mutex);
+  auto [it, added] = lists.try_emplace(&kind);
+  if (added) {
+    it->second.assign(std::begin(kCoreReasons), std::end(kCoreReasons));
+    for (auto r : kind.extra_reasons)
+      if (std::find(it->second.begin(), it->second.end(), r) == it->second.end()) it->second.push_back(r);
+  }
+  return it->second;
+}
+
+CheckSeries::CheckSeries(const CheckConfig& check, std::shared_ptr<const LatencyBuckets> buckets)
     : kind(check.kind),
-      latency(kLatencyBuckets),
+      reasons(result_reasons(*check.kind)),
+      latency(std::move(buckets)),
       last_phase_seconds(check.kind->phases.size(), 0.0) {
   take_settings(check);
   labels = {{"check", check.name}, {"probe", std::string(check.kind->name)}, {"target", check.target.to_string()}};
   labels.insert(labels.end(), check.labels.begin(), check.labels.end());
-  reasons.assign(std::begin(kCoreReasons), std::end(kCoreReasons));
-  for (auto r : check.kind->extra_reasons)
-    if (std::find(reasons.begin(), reasons.end(), r) == reasons.end()) reasons.push_back(r);
+  append_label_pairs(label_text, labels);
+  label_text.shrink_to_fit();
   runs_by_reason.assign(reasons.size(), 0);
 }
 
@@ -121,9 +162,21 @@ void CheckSeries::take_settings(const CheckConfig& check) {
   options_text = check.options_text;
 }
 
+void ResultsStore::set_latency_buckets(std::span<const double> upper_bounds) {
+  std::lock_guard lock(mutex_);
+  if (latency_buckets_ && std::equal(upper_bounds.begin(), upper_bounds.end(), latency_buckets_->bounds.begin(),
+                                     latency_buckets_->bounds.end()))
+    return;
+  latency_buckets_ = std::make_shared<const LatencyBuckets>(std::vector<double>(upper_bounds.begin(), upper_bounds.end()));
+  for (auto& [key, series] : series_) series->latency = LatencyHistogram(latency_buckets_);
+}
+
 void ResultsStore::configure(const std::vector<CheckConfig>& checks) {
   std::map<std::string, std::unique_ptr<CheckSeries>> next;
   std::lock_guard lock(mutex_);
+  if (!latency_buckets_)
+    latency_buckets_ = std::make_shared<const LatencyBuckets>(
+        std::vector<double>(std::begin(kDefaultLatencyBuckets), std::end(kDefaultLatencyBuckets)));
   for (const auto& check : checks) {
     const std::string key = check.series_key();
     auto it = series_.find(key);
@@ -132,7 +185,7 @@ void ResultsStore::configure(const std::vector<CheckConfig>& checks) {
       it->second->take_settings(check);
       next.emplace(key, std::move(it->second));
     } else {
-      next.emplace(key, std::make_unique<CheckSeries>(check));
+      next.emplace(key, std::make_unique<CheckSeries>(check, latency_buckets_));
     }
   }
   series_ = std::move(next);

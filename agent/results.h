@@ -4,7 +4,7 @@
 
 #include "agent/config.h"
 
-#include <prometheus/histogram.h>
+#include <prometheus/histogram.h>  // AgentHealth's scheduler lag
 
 #include <array>
 #include <atomic>
@@ -67,15 +67,14 @@ class RunHistory {
   std::vector<Minute> last_hour(double now) const;
 
  private:
-  // Compact, as every check keeps 20 runs and 60 minutes: a run's detail is shared with the
-  // run before when they say the same (a failing check repeats its reason), and absent when it
-  // said nothing (most successes).
+  // Compact, as every check keeps 20 runs and 60 minutes: a run in 16 bytes; its detail kept
+  // beside, in a ring made at the first run that said anything (most successes say nothing),
+  // and shared with the run before when they say the same (a failing check repeats its reason).
   struct Stored {
-    double finished_at = 0;
+    std::int64_t finished_ms = 0;  // unix milliseconds
     float seconds = 0;
     std::uint8_t reason_index = 0;
     bool set_state = true;
-    std::shared_ptr<const std::string> detail;
   };
   struct StoredMinute {
     float worst_seconds = 0;
@@ -86,19 +85,56 @@ class RunHistory {
   std::size_t phase_count_;
   std::vector<Stored> runs_;          // a ring of kRecentRuns once full
   std::vector<float> phase_seconds_;  // kRecentRuns * phase_count_, slot by slot
+  std::unique_ptr<std::shared_ptr<const std::string>[]> details_;  // kRecentRuns, by slot; null until a detail
   std::size_t next_ = 0;              // the slot the next run takes
   std::array<StoredMinute, kMinutes> minutes_{};  // by minute % kMinutes
 };
 
+// The upper bounds of connectivity_probe_latency_seconds' buckets ([agent] latency_buckets),
+// with each `le` value written once: every check's histogram points at one shared set.
+struct LatencyBuckets {
+  explicit LatencyBuckets(std::vector<double> upper_bounds);
+  std::vector<double> bounds;   // ascending, finite
+  std::vector<std::string> le;  // the bounds as exposition text, then "+Inf"
+};
+
+// A check's latency histogram: counts per bucket (not cumulative; the last is +Inf's own), sum
+// and count. Plain numbers, written under the store's lock, which every reader takes: about a
+// tenth of the memory of a prometheus::Histogram, whose every bucket is an atomic counter.
+class LatencyHistogram {
+ public:
+  explicit LatencyHistogram(std::shared_ptr<const LatencyBuckets> buckets);
+  void observe(double seconds);
+  const LatencyBuckets& buckets() const { return *buckets_; }
+  const std::shared_ptr<const LatencyBuckets>& shared_buckets() const { return buckets_; }
+  // Runs at most buckets().le[i] seconds long (cumulative, as exposed).
+  std::uint64_t cumulative(std::size_t i) const;
+  double sum() const { return sum_; }
+  std::uint64_t count() const { return count_; }
+
+ private:
+  std::shared_ptr<const LatencyBuckets> buckets_;
+  std::unique_ptr<std::uint64_t[]> counts_;  // bounds.size() + 1
+  double sum_ = 0;
+  std::uint64_t count_ = 0;
+};
+
+// The results a run of this kind is counted under: kCoreReasons then the kind's own, one list
+// per kind shared by all its checks.
+std::span<const std::string_view> result_reasons(const ProbeKind& kind);
+
 // Everything exported about one check.
 struct CheckSeries {
-  explicit CheckSeries(const CheckConfig& check);
+  CheckSeries(const CheckConfig& check, std::shared_ptr<const LatencyBuckets> buckets);
   // The settings a reload may change without changing the series (not its labels).
   void take_settings(const CheckConfig& check);
 
   Labels labels;  // check, probe, target first, then the configured labels
+  // The same labels as exposition text (name="value",...), escaped once here rather than at
+  // every scrape for every series of the check.
+  std::string label_text;
   const ProbeKind* kind;
-  std::vector<std::string_view> reasons;  // kCoreReasons then the kind's own
+  std::span<const std::string_view> reasons;  // result_reasons(*kind)
   bool required = true;
   double interval_seconds = 0;
 
@@ -111,8 +147,10 @@ struct CheckSeries {
   std::chrono::milliseconds confirm_delay{};
   std::string options_text;
 
-  std::vector<std::uint64_t> runs_by_reason;  // parallel to `reasons`
-  prometheus::Histogram latency;
+  // Parallel to `reasons`. Exposed from the first run counted under each (success always), so a
+  // check carries no zero series for failures it has never had.
+  std::vector<std::uint64_t> runs_by_reason;
+  LatencyHistogram latency;
   bool has_run = false;
   bool up = false;
   std::string_view last_reason;
@@ -135,6 +173,9 @@ class ResultsStore {
   // Makes the store hold exactly `checks`: series of checks still present (same label set)
   // keep their counters, series of removed checks are dropped, new ones start at zero.
   void configure(const std::vector<CheckConfig>& checks);
+  // The latency buckets of every check's histogram ([agent] latency_buckets). A change restarts
+  // each histogram at zero (its old counts do not fit the new buckets), as a counter reset.
+  void set_latency_buckets(std::span<const double> upper_bounds);
   // Records a run of the check with this series key; ignored if it is no longer configured.
   // `confirms` marks the re-run of a held-back failure: when it succeeded, the failure was
   // transient.
@@ -167,6 +208,7 @@ class ResultsStore {
   // The same series hashed by key: record() runs once per probe, and with thousands of checks
   // the ordered map's string compares showed in the profile (tests/bench).
   std::unordered_map<std::string_view, CheckSeries*> by_key_;
+  std::shared_ptr<const LatencyBuckets> latency_buckets_;
 };
 
 // The agent's own figures, for connectivity_agent_* series.

@@ -175,6 +175,7 @@ Agent::Agent(AgentOptions options)
       .ready = [this] { return ready_ || (ready_ = store_.all_have_run()); },
       .status = status_routes()},
       loaded.web);
+  store_.set_latency_buckets(config.agent.latency_buckets);
   scheduler_->apply(config.checks);
   inbound_.apply(config.inbound);
   health_.last_reload_successful = true;
@@ -289,6 +290,7 @@ std::optional<std::string> Agent::apply(std::variant<LoadedConfig, std::string> 
     log::info("web config applied", {{"file", web_path.empty() ? "none" : web_path},
                                      {"web", web ? web->summary() : "plain HTTP, no authentication"}});
   web_config_path_ = web_path;
+  store_.set_latency_buckets(config.agent.latency_buckets);
   scheduler_->apply(config.checks);
   inbound_.apply(config.inbound);
   {
@@ -411,7 +413,7 @@ std::shared_ptr<const std::string> Agent::render_now() {
   try {
     auto text = std::make_shared<std::string>();
     text->reserve(last_render_size_ + last_render_size_ / 8);  // grown once, not by doubling
-    render_text_exposition(*collector_, *text);
+    collector_->render(*text);
     render_text_exposition(process_collector_, *text);
     last_render_size_ = text->size();
 #if defined(__GLIBC__)

@@ -1,5 +1,7 @@
 #include "exporters/prometheus_exposition.h"
 
+#include "agent/exposition_text.h"
+
 #include <prometheus/text_serializer.h>
 
 #include <map>
@@ -83,60 +85,130 @@ void ExpositionCollector::collect_inbound(std::vector<MetricFamily>& out) const 
     if (!f->metric.empty()) out.push_back(std::move(*f));
 }
 
-std::vector<MetricFamily> ExpositionCollector::Collect() const {
-  auto up = family("connectivity_up", "1 when the check's last run succeeded, 0 when it failed (absent before the first run).", MetricType::Gauge);
-  auto phase = family("connectivity_probe_duration_seconds", "Duration of each phase of the check's last run; 0 for phases not reached.", MetricType::Gauge);
-  auto latency = family("connectivity_probe_latency_seconds", "Total duration of every run of the check.", MetricType::Histogram);
-  auto runs = family("connectivity_probes_total", "Runs of the check by result: success or the failure reason.", MetricType::Counter);
-  auto last_result = family("connectivity_last_result_info", "The result of the check's last run, as a label.", MetricType::Gauge);
-  auto last_success = family("connectivity_last_success_timestamp_seconds", "Unix time of the check's last successful run.", MetricType::Gauge);
-  auto last_run = family("connectivity_last_run_timestamp_seconds", "Unix time the check's last run ended.", MetricType::Gauge);
-  auto required = family("connectivity_check_required", "1 when the check is required (its failure should page), else 0.", MetricType::Gauge);
-  auto interval = family("connectivity_check_interval_seconds", "The check's configured interval.", MetricType::Gauge);
-  auto transient = family("connectivity_transient_failures_total",
-                          "Failed runs of an up check that the confirmation re-run contradicted: the check stayed up.",
-                          MetricType::Counter);
+namespace {
 
-  std::map<std::string_view, MetricFamily> facts;  // by metric name, in name order
+// One family of the checks' series: its header, then a sample per check from `samples`; the
+// header taken back when no check gave one (Prometheus reads a family without samples, but it
+// is noise).
+template <class WriteSamples>
+void write_family(std::string& out, const ResultsStore& store, std::string_view name, std::string_view help,
+                  std::string_view type, WriteSamples&& samples) {
+  const std::size_t before = out.size();
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  append_help_text(out, help);
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+  const std::size_t header_end = out.size();
+  store.visit([&](const CheckSeries& s) { samples(s); });
+  if (out.size() == header_end) out.resize(before);
+}
 
+// name{the check's labels[,extra="value"]} value
+template <class Number>
+void write_sample(std::string& out, std::string_view name, const CheckSeries& s, Number value,
+                  std::string_view extra_name = {}, std::string_view extra_value = {}) {
+  out += name;
+  out += '{';
+  out += s.label_text;
+  if (!extra_name.empty()) {
+    out += ',';
+    out += extra_name;
+    out += "=\"";
+    append_label_value(out, extra_value);
+    out += '"';
+  }
+  out += "} ";
+  append_number(out, value);
+  out += '\n';
+}
+
+}  // namespace
+
+void ExpositionCollector::render_checks(std::string& out) const {
+  write_family(out, store_, "connectivity_up", "1 when the check's last run succeeded, 0 when it failed (absent before the first run).",
+               "gauge", [&](const CheckSeries& s) {
+                 if (s.has_run) write_sample(out, "connectivity_up", s, s.up ? 1.0 : 0.0);
+               });
+  write_family(out, store_, "connectivity_probe_duration_seconds",
+               "Duration of each phase of the check's last run; 0 for phases not reached.", "gauge", [&](const CheckSeries& s) {
+                 if (!s.has_run) return;
+                 for (std::size_t i = 0; i < s.kind->phases.size(); ++i)
+                   write_sample(out, "connectivity_probe_duration_seconds", s, s.last_phase_seconds[i], "phase", s.kind->phases[i]);
+               });
+  write_family(out, store_, "connectivity_probe_latency_seconds", "Total duration of every run of the check.", "histogram",
+               [&](const CheckSeries& s) {
+                 const LatencyHistogram& h = s.latency;
+                 const auto& le = h.buckets().le;
+                 for (std::size_t i = 0; i < le.size(); ++i)
+                   write_sample(out, "connectivity_probe_latency_seconds_bucket", s, h.cumulative(i), "le", le[i]);
+                 write_sample(out, "connectivity_probe_latency_seconds_sum", s, h.sum());
+                 write_sample(out, "connectivity_probe_latency_seconds_count", s, h.count());
+               });
+  write_family(out, store_, "connectivity_probes_total",
+               "Runs of the check by result: success or the failure reason (each failure reason from its first run).", "counter",
+               [&](const CheckSeries& s) {
+                 for (std::size_t i = 0; i < s.reasons.size(); ++i)
+                   if (i == 0 || s.runs_by_reason[i] > 0)  // reasons[0] is success
+                     write_sample(out, "connectivity_probes_total", s, s.runs_by_reason[i], "result", s.reasons[i]);
+               });
+  write_family(out, store_, "connectivity_last_result_info", "The result of the check's last run, as a label.", "gauge",
+               [&](const CheckSeries& s) {
+                 if (s.has_run) write_sample(out, "connectivity_last_result_info", s, 1.0, "result", s.last_reason);
+               });
+  write_family(out, store_, "connectivity_last_success_timestamp_seconds", "Unix time of the check's last successful run.", "gauge",
+               [&](const CheckSeries& s) {
+                 if (s.has_run && s.last_success_timestamp > 0)
+                   write_sample(out, "connectivity_last_success_timestamp_seconds", s, s.last_success_timestamp);
+               });
+  write_family(out, store_, "connectivity_last_run_timestamp_seconds", "Unix time the check's last run ended.", "gauge",
+               [&](const CheckSeries& s) {
+                 if (s.has_run) write_sample(out, "connectivity_last_run_timestamp_seconds", s, s.last_run_timestamp);
+               });
+  write_family(out, store_, "connectivity_check_required", "1 when the check is required (its failure should page), else 0.", "gauge",
+               [&](const CheckSeries& s) { write_sample(out, "connectivity_check_required", s, s.required ? 1.0 : 0.0); });
+  write_family(out, store_, "connectivity_check_interval_seconds", "The check's configured interval.", "gauge",
+               [&](const CheckSeries& s) { write_sample(out, "connectivity_check_interval_seconds", s, s.interval_seconds); });
+  write_family(out, store_, "connectivity_transient_failures_total",
+               "Failed runs of an up check that the confirmation re-run contradicted: the check stayed up (from the first).",
+               "counter", [&](const CheckSeries& s) {
+                 if (s.transient_failures > 0)
+                   write_sample(out, "connectivity_transient_failures_total", s, s.transient_failures);
+               });
+
+  // The facts' families, in name order: a pass to learn which the checks report, then one per family.
+  std::map<std::string_view, std::pair<std::string_view, FactType>> facts;
   store_.visit([&](const CheckSeries& s) {
-    for (const auto& fact : s.last_facts) {
-      auto [it, added] = facts.try_emplace(fact.metric);
-      const bool counter = fact.type == FactType::counter;
-      if (added)
-        it->second = family(std::string(fact.metric), std::string(fact.help), counter ? MetricType::Counter : MetricType::Gauge);
-      ClientMetric m = with_labels(s.labels);
-      if (counter)
-        m.counter.value = fact.value;
-      else
-        m.gauge.value = fact.value;
-      for (const auto& [name, value] : fact.labels) m.label.push_back({name, value});
-      it->second.metric.push_back(std::move(m));
-    }
-    for (std::size_t i = 0; i < s.reasons.size(); ++i) {
-      ClientMetric m = with_labels(s.labels);
-      m.label.push_back({"result", std::string(s.reasons[i])});
-      m.counter.value = static_cast<double>(s.runs_by_reason[i]);
-      runs.metric.push_back(std::move(m));
-    }
-    ClientMetric hist = s.latency.Collect();
-    ClientMetric labelled = with_labels(s.labels);
-    labelled.histogram = std::move(hist.histogram);
-    latency.metric.push_back(std::move(labelled));
-    required.metric.push_back(gauge(s.labels, s.required ? 1 : 0));
-    interval.metric.push_back(gauge(s.labels, s.interval_seconds));
-    ClientMetric contradicted = with_labels(s.labels);
-    contradicted.counter.value = static_cast<double>(s.transient_failures);
-    transient.metric.push_back(std::move(contradicted));
-    if (!s.has_run) return;
-    up.metric.push_back(gauge(s.labels, s.up ? 1 : 0));
-    for (std::size_t i = 0; i < s.kind->phases.size(); ++i)
-      phase.metric.push_back(gauge(s.labels, "phase", std::string(s.kind->phases[i]), s.last_phase_seconds[i]));
-    last_result.metric.push_back(gauge(s.labels, "result", std::string(s.last_reason), 1));
-    last_run.metric.push_back(gauge(s.labels, s.last_run_timestamp));
-    if (s.last_success_timestamp > 0) last_success.metric.push_back(gauge(s.labels, s.last_success_timestamp));
+    for (const auto& fact : s.last_facts) facts.try_emplace(fact.metric, fact.help, fact.type);
   });
+  for (const auto& [metric, about] : facts) {
+    const auto& [help, type] = about;
+    write_family(out, store_, metric, help, type == FactType::counter ? "counter" : "gauge", [&](const CheckSeries& s) {
+      for (const auto& fact : s.last_facts) {
+        if (fact.metric != metric) continue;
+        out += metric;
+        out += '{';
+        out += s.label_text;
+        for (const auto& [name, value] : fact.labels) {
+          out += ',';
+          out += name;
+          out += "=\"";
+          append_label_value(out, value);
+          out += '"';
+        }
+        out += "} ";
+        append_number(out, fact.value);
+        out += '\n';
+      }
+    });
+  }
+}
 
+std::vector<MetricFamily> ExpositionCollector::agent_families() const {
   auto build = family("connectivity_agent_build_info", "The agent's version, valued 1.", MetricType::Gauge);
   build.metric.push_back(gauge({}, "version", version_, 1));
   auto reload_ok = family("connectivity_agent_config_last_reload_successful", "1 when the last config (re)load succeeded, 0 when it was rejected.", MetricType::Gauge);
@@ -164,10 +236,7 @@ std::vector<MetricFamily> ExpositionCollector::Collect() const {
   }
 
   std::vector<MetricFamily> out;
-  for (auto* f : {&up, &phase, &latency, &runs, &last_result, &last_success, &last_run, &required, &interval, &transient, &build,
-                  &reload_ok, &reload_ts, &reloads, &lag, &in_flight, &checks, &skipped})
-    if (!f->metric.empty()) out.push_back(std::move(*f));
-  for (auto& [name, f] : facts) out.push_back(std::move(f));
+  for (auto* f : {&build, &reload_ok, &reload_ts, &reloads, &lag, &in_flight, &checks, &skipped}) out.push_back(std::move(*f));
   collect_inbound(out);
   return out;
 }
@@ -204,15 +273,27 @@ class AppendToString : public std::streambuf {
   char buffer_[64 * 1024];
 };
 
+void serialize(const std::vector<MetricFamily>& families, std::string& out) {
+  AppendToString buffer(out);
+  std::ostream stream(&buffer);
+  prometheus::TextSerializer().Serialize(stream, families);
+}
+
 }  // namespace
 
+void ExpositionCollector::render(std::string& out) const {
+  render_checks(out);
+  serialize(agent_families(), out);
+}
+
+std::string render_text_exposition(const ExpositionCollector& collector) {
+  std::string out;
+  collector.render(out);
+  return out;
+}
+
 void render_text_exposition(const prometheus::Collectable& collectable, std::string& out) {
-  auto families = collectable.Collect();
-  {
-    AppendToString buffer(out);
-    std::ostream stream(&buffer);
-    prometheus::TextSerializer().Serialize(stream, families);
-  }
+  serialize(collectable.Collect(), out);
 }
 
 std::string render_text_exposition(const prometheus::Collectable& collectable) {

@@ -94,9 +94,10 @@ def reload_onto_an_empty_file_keeps_the_checks(binary):
         expect(agent.metric(series) == 1, "the check is still configured after the rejected reload")
         # ... and still probing: its run count (1 s interval) goes on rising. Bounded: 10 s.
         runs = 'connectivity_probes_total{check="kept",probe="tcp",target="127.0.0.1:'
-        before = agent.metric(runs + f'{port}",vantage="any",result="refused"}}')
+        # A failure reason's series appears with its first run: absent counts as none yet.
+        before = agent.metric(runs + f'{port}",vantage="any",result="refused"}}') or 0
         for _ in range(100):
-            if agent.metric(runs + f'{port}",vantage="any",result="refused"}}') > before:
+            if (agent.metric(runs + f'{port}",vantage="any",result="refused"}}') or 0) > before:
                 break
             time.sleep(0.1)
         else:

@@ -362,6 +362,34 @@ TEST(Config, AgentCountsAreBounded) {
   EXPECT_EQ(most.agent.max_concurrent_probes, 65536u);
 }
 
+// [agent] latency_buckets: a list of ascending positive seconds; anything else is named at its
+// position, and the default is the two bounds that keep a check under 15 series.
+TEST(Config, LatencyBucketsAreAscendingPositiveSeconds) {
+  const std::string allow = "allow_empty = true\n";
+  EXPECT_EQ(parse_config("[agent]\n" + allow, "t.toml").agent.latency_buckets, (std::vector<double>{0.1, 1}));
+  EXPECT_EQ(parse_config("[agent]\n" + allow + "latency_buckets = [0.005, 1, 30]\n", "t.toml").agent.latency_buckets,
+            (std::vector<double>{0.005, 1, 30}));
+  EXPECT_TRUE(parse_config("[agent]\n" + allow + "latency_buckets = []\n", "t.toml").agent.latency_buckets.empty());
+  EXPECT_EQ(error_of("[agent]\nlatency_buckets = 0.5\n"),
+            "test.toml:2:19: [agent]: key \"latency_buckets\": must be a list of upper bounds in seconds, e.g. [0.01, 0.1, 1]");
+  EXPECT_EQ(error_of("[agent]\nlatency_buckets = [0.5, 0.1]\n"),
+            "test.toml:2:25: [agent]: key \"latency_buckets\": bound 2: must be above the bound before it");
+  EXPECT_EQ(error_of("[agent]\nlatency_buckets = [0.5, 0.5]\n"),
+            "test.toml:2:25: [agent]: key \"latency_buckets\": bound 2: must be above the bound before it");
+  EXPECT_EQ(error_of("[agent]\nlatency_buckets = [-1]\n"),
+            "test.toml:2:20: [agent]: key \"latency_buckets\": bound 1: must be above 0 and at most 86400 seconds");
+  EXPECT_EQ(error_of("[agent]\nlatency_buckets = [nan]\n"),
+            "test.toml:2:20: [agent]: key \"latency_buckets\": bound 1: must be above 0 and at most 86400 seconds");
+  EXPECT_EQ(error_of("[agent]\nlatency_buckets = [inf]\n"),
+            "test.toml:2:20: [agent]: key \"latency_buckets\": bound 1: must be above 0 and at most 86400 seconds");
+  EXPECT_EQ(error_of("[agent]\nlatency_buckets = [\"1s\"]\n"),
+            "test.toml:2:20: [agent]: key \"latency_buckets\": bound 1: must be a number of seconds");
+  std::string many = "[agent]\nlatency_buckets = [";
+  for (int i = 1; i <= 41; ++i) many += std::to_string(i) + (i < 41 ? ", " : "]\n");
+  EXPECT_EQ(error_of(many),
+            "test.toml:2:19: [agent]: key \"latency_buckets\": 41 bounds; at most 40 (each is one more series for every check)");
+}
+
 TEST(Config, EmbeddedDefaultIsValidAndHasTheIlliadEssentials) {
   const Config c = parse_config(embedded_default_config(), std::string(kEmbeddedConfigName));
   std::vector<std::string> targets;

@@ -1,10 +1,14 @@
 // A real agent in-process: checks against loopback peers, scraped over HTTP, reloaded.
+#include "agent/exposition_text.h"
 #include "agent/runtime.h"
+#include "exporters/prometheus_exposition.h"
+#include "tests/support/gunzip.h"
 #include "tests/support/http_client.h"
 #include "tests/support/loopback.h"
 #include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
+#include <sstream>
 #include <thread>
 
 #include <unistd.h>
@@ -99,22 +105,30 @@ TEST_F(RunningAgent, ServesSeriesForOpenAndRefusedTargets) {
   EXPECT_EQ(value_of(samples, "connectivity_up", open_series), 1.0);
   EXPECT_EQ(value_of(samples, "connectivity_up", {{"check", "closed"}, {"site", "test-lab"}}), 0.0);
   EXPECT_GE(*value_of(samples, "connectivity_probes_total", {{"check", "open"}, {"result", "success"}}), 2.0);
-  EXPECT_EQ(value_of(samples, "connectivity_probes_total", {{"check", "open"}, {"result", "refused"}}), 0.0);
   EXPECT_GE(*value_of(samples, "connectivity_probes_total", {{"check", "closed"}, {"result", "refused"}}), 2.0);
-  // Every reason is exported from the start, so rate() sees the first failure.
-  EXPECT_EQ(find(samples, "connectivity_probes_total", {{"check", "open"}}).size(), std::size(kCoreReasons));
+  // success from the start; a failure reason from its first run, so a check carries no zero
+  // series for failures it has never had.
+  EXPECT_FALSE(value_of(samples, "connectivity_probes_total", {{"check", "open"}, {"result", "refused"}}));
+  EXPECT_EQ(find(samples, "connectivity_probes_total", {{"check", "open"}}).size(), 1u);
+  EXPECT_EQ(value_of(samples, "connectivity_probes_total", {{"check", "closed"}, {"result", "success"}}), 0.0);
+  EXPECT_EQ(find(samples, "connectivity_probes_total", {{"check", "closed"}}).size(), 2u);
   EXPECT_EQ(value_of(samples, "connectivity_last_result_info", {{"check", "closed"}, {"result", "refused"}}), 1.0);
   EXPECT_EQ(find(samples, "connectivity_probe_duration_seconds", {{"check", "open"}}).size(), 2u);
   EXPECT_TRUE(value_of(samples, "connectivity_probe_duration_seconds", {{"check", "open"}, {"phase", "connect"}}));
   EXPECT_GE(*value_of(samples, "connectivity_probe_latency_seconds_count", {{"check", "open"}}), 2.0);
-  EXPECT_TRUE(value_of(samples, "connectivity_probe_latency_seconds_bucket", {{"check", "open"}, {"le", "0.001"}}));
-  EXPECT_TRUE(value_of(samples, "connectivity_probe_latency_seconds_bucket", {{"check", "open"}, {"le", "10"}}));
+  // The default buckets: 0.1 s and 1 s, then +Inf.
+  EXPECT_EQ(find(samples, "connectivity_probe_latency_seconds_bucket", {{"check", "open"}}).size(), 3u);
+  EXPECT_GE(*value_of(samples, "connectivity_probe_latency_seconds_bucket", {{"check", "open"}, {"le", "0.1"}}), 2.0);
+  EXPECT_TRUE(value_of(samples, "connectivity_probe_latency_seconds_bucket", {{"check", "open"}, {"le", "1"}}));
+  EXPECT_EQ(value_of(samples, "connectivity_probe_latency_seconds_bucket", {{"check", "open"}, {"le", "+Inf"}}),
+            value_of(samples, "connectivity_probe_latency_seconds_count", {{"check", "open"}}));
   EXPECT_GT(*value_of(samples, "connectivity_last_success_timestamp_seconds", {{"check", "open"}}), 1.7e9);
   EXPECT_FALSE(value_of(samples, "connectivity_last_success_timestamp_seconds", {{"check", "closed"}}));
   EXPECT_EQ(value_of(samples, "connectivity_check_required", {{"check", "closed"}}), 0.0);
   EXPECT_EQ(value_of(samples, "connectivity_check_required", {{"check", "open"}}), 1.0);
   EXPECT_EQ(value_of(samples, "connectivity_check_interval_seconds", {{"check", "open"}}), 0.1);
-  EXPECT_EQ(value_of(samples, "connectivity_transient_failures_total", {{"check", "closed"}}), 0.0);
+  // From the first contradicted failure on; none here.
+  EXPECT_FALSE(value_of(samples, "connectivity_transient_failures_total", {{"check", "closed"}}));
   EXPECT_EQ(value_of(samples, "connectivity_agent_build_info", {{"version", std::string(agent_version())}}), 1.0);
   EXPECT_EQ(value_of(samples, "connectivity_agent_config_last_reload_successful"), 1.0);
   EXPECT_GT(*value_of(samples, "connectivity_agent_config_last_reload_success_timestamp_seconds"), 1.7e9);
@@ -123,6 +137,31 @@ TEST_F(RunningAgent, ServesSeriesForOpenAndRefusedTargets) {
   EXPECT_GE(*value_of(samples, "connectivity_agent_scheduler_lag_seconds_count"), 4.0);
   EXPECT_TRUE(value_of(samples, "connectivity_agent_skipped_runs_total"));
   EXPECT_GE(open.accepted(), 1u);  // the peer really saw the connections
+}
+
+// Prometheus asks for gzip on every scrape: it gets the same text compressed, and a client that
+// does not ask (curl, a person) gets it plain.
+TEST_F(RunningAgent, MetricsAreGzippedForAScraperThatAsks) {
+  LoopbackListener open;
+  write_config(check("open", open.port()));
+  start();
+  ASSERT_TRUE(wait_for_runs(key("open", open.port()), 1));
+  const auto plain = http_request(port_, "GET", "/metrics");
+  EXPECT_EQ(plain.headers.find("Content-Encoding"), std::string::npos) << plain.headers;
+  EXPECT_NE(plain.headers.find("Vary: Accept-Encoding\r\n"), std::string::npos) << plain.headers;
+  const auto gzipped = http_request(port_, "GET", "/metrics", "Accept-Encoding: gzip, deflate\r\n");
+  EXPECT_EQ(gzipped.status, 200);
+  EXPECT_NE(gzipped.headers.find("Content-Encoding: gzip\r\n"), std::string::npos) << gzipped.headers;
+  EXPECT_NE(gzipped.headers.find("Content-Length: " + std::to_string(gzipped.body.size()) + "\r\n"), std::string::npos);
+  const std::string text = testing::gunzip(gzipped.body);
+  const auto samples = parse_exposition(text);
+  EXPECT_EQ(value_of(samples, "connectivity_up", {{"check", "open"}}), 1.0);
+  EXPECT_EQ(find(samples, "connectivity_up").size(), find(parse_exposition(plain.body), "connectivity_up").size());
+  EXPECT_LT(gzipped.body.size(), text.size() / 3);
+  // q=0 refuses it.
+  const auto refused = http_request(port_, "GET", "/metrics", "Accept-Encoding: gzip;q=0\r\n");
+  EXPECT_EQ(refused.headers.find("Content-Encoding"), std::string::npos) << refused.headers;
+  EXPECT_EQ(value_of(parse_exposition(refused.body), "connectivity_up", {{"check", "open"}}), 1.0);
 }
 
 TEST_F(RunningAgent, HealthIndexAndMethodChecks) {
@@ -361,6 +400,129 @@ TEST(Exposition, CounterFactsAreTypedCounter) {
   EXPECT_EQ(value_of(samples, "connectivity_dns_address_changes_total",
                      {{"check", "oclc"}, {"target", "webservices.oclc.org"}}), 3.0);
   EXPECT_EQ(value_of(samples, "connectivity_dns_address_info", {{"address", "192.0.2.10"}}), 1.0);
+}
+
+// The text written straight from the store escapes a label set as prometheus-cpp's serializer
+// does, byte for byte: the serializer, given the same labels, is the oracle.
+TEST(Exposition, LabelSetsAreEscapedAsPrometheusCppWritesThem) {
+  const Config config = parse_config(
+      "[[check]]\nname = \"q\\\"uote\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:1\"\n"
+      "labels = { vendor = \"back\\\\slash \\\"and\\\" quotes\", system = \"\" }\n", "t.toml");
+  ResultsStore store;
+  AgentHealth health;
+  store.configure(config.checks);
+  const std::string text = render_text_exposition(ExpositionCollector(store, health, "test"));
+
+  prometheus::MetricFamily family{"connectivity_check_required", "1 when the check is required (its failure should page), else 0.",
+                                  prometheus::MetricType::Gauge, {}};
+  prometheus::ClientMetric metric;
+  store.visit([&](const CheckSeries& s) {
+    for (const auto& [name, value] : s.labels) metric.label.push_back({name, value});
+  });
+  metric.gauge.value = 1;
+  family.metric.push_back(metric);
+  std::ostringstream expected;
+  prometheus::TextSerializer().Serialize(expected, {family});
+  EXPECT_NE(text.find(expected.str()), std::string::npos) << "expected:\n" << expected.str() << "in:\n" << text;
+  const auto samples = parse_exposition(text);
+  EXPECT_EQ(value_of(samples, "connectivity_check_required", {{"check", "q\"uote"}, {"vendor", "back\\slash \"and\" quotes"}}), 1.0);
+}
+
+// At the defaults a tcp check that has only succeeded carries fewer than 15 series: failure
+// reasons and contradicted failures appear with their first run, and the latency histogram
+// has two bounds.
+TEST(Exposition, AHealthyCheckHasFewerThanFifteenSeriesAtTheDefaults) {
+  const Config config = parse_config("[[check]]\nname = \"web\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:443\"\n", "t.toml");
+  ResultsStore store;
+  AgentHealth health;
+  store.set_latency_buckets(config.agent.latency_buckets);
+  store.configure(config.checks);
+  const auto key = config.checks[0].series_key();
+  RunRecord run;
+  run.reason = reason::success;
+  run.total = std::chrono::milliseconds(3);
+  run.finished_at = std::chrono::system_clock::now();
+  store.record(key, run);
+  const ExpositionCollector collector(store, health, "test");
+  auto samples = parse_exposition(render_text_exposition(collector));
+  auto of_check = [&] {
+    return std::count_if(samples.begin(), samples.end(), [](const auto& s) { return s.labels.count("check") == 1; });
+  };
+  EXPECT_EQ(of_check(), 14);
+  EXPECT_TRUE(find(samples, "connectivity_probes_total", {{"result", "timeout"}}).empty());
+
+  // A timeout, then a contradicted failure: each brings its series, once.
+  run.reason = reason::timeout;
+  store.record(key, run);
+  run.reason = reason::success;
+  store.record(key, run, /*confirms=*/true);
+  samples = parse_exposition(render_text_exposition(collector));
+  EXPECT_EQ(value_of(samples, "connectivity_probes_total", {{"result", "timeout"}}), 1.0);
+  EXPECT_EQ(value_of(samples, "connectivity_probes_total", {{"result", "success"}}), 2.0);
+  EXPECT_EQ(value_of(samples, "connectivity_transient_failures_total"), 1.0);
+  EXPECT_EQ(of_check(), 16);
+}
+
+// [agent] latency_buckets: each bound is an inclusive `le`, counts are cumulative, and a change
+// of buckets starts every histogram again (its old counts do not fit the new bounds).
+TEST(Exposition, LatencyBucketsAreTheConfiguredOnes) {
+  const Config config = parse_config("[agent]\nlatency_buckets = [0.005, 0.05, 2]\n"
+                                     "[[check]]\nname = \"web\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:443\"\n", "t.toml");
+  ResultsStore store;
+  AgentHealth health;
+  store.set_latency_buckets(config.agent.latency_buckets);
+  store.configure(config.checks);
+  const auto key = config.checks[0].series_key();
+  RunRecord run;
+  run.reason = reason::success;
+  for (auto ms : {1, 5, 6, 50, 3000}) {
+    run.total = std::chrono::milliseconds(ms);
+    store.record(key, run);
+  }
+  const ExpositionCollector collector(store, health, "test");
+  auto samples = parse_exposition(render_text_exposition(collector));
+  const std::string bucket = "connectivity_probe_latency_seconds_bucket";
+  EXPECT_EQ(find(samples, bucket).size(), 4u);
+  EXPECT_EQ(value_of(samples, bucket, {{"le", "0.005"}}), 2.0);  // 1 ms and 5 ms: le is inclusive
+  EXPECT_EQ(value_of(samples, bucket, {{"le", "0.05"}}), 4.0);
+  EXPECT_EQ(value_of(samples, bucket, {{"le", "2"}}), 4.0);
+  EXPECT_EQ(value_of(samples, bucket, {{"le", "+Inf"}}), 5.0);
+  EXPECT_EQ(value_of(samples, "connectivity_probe_latency_seconds_count"), 5.0);
+  EXPECT_NEAR(*value_of(samples, "connectivity_probe_latency_seconds_sum"), 3.062, 1e-9);
+
+  const std::vector<double> finer{0.001, 0.01};
+  store.set_latency_buckets(finer);
+  samples = parse_exposition(render_text_exposition(collector));
+  EXPECT_EQ(find(samples, bucket).size(), 3u);
+  EXPECT_EQ(value_of(samples, bucket, {{"le", "0.001"}}), 0.0);
+  EXPECT_EQ(value_of(samples, "connectivity_probe_latency_seconds_count"), 0.0);
+  // The counters of results carry on: only the histogram starts again.
+  EXPECT_EQ(value_of(samples, "connectivity_probes_total", {{"result", "success"}}), 5.0);
+}
+
+// Numbers as Prometheus reads them: whole numbers without a fraction, others read back exactly.
+TEST(ExpositionText, NumbersReadBackExactly) {
+  auto text = [](auto value) {
+    std::string out;
+    append_number(out, value);
+    return out;
+  };
+  EXPECT_EQ(text(1.0), "1");
+  EXPECT_EQ(text(0.0), "0");
+  EXPECT_EQ(text(0.1), "0.1");
+  EXPECT_EQ(text(-3.0), "-3");
+  EXPECT_EQ(text(std::numeric_limits<double>::quiet_NaN()), "NaN");
+  EXPECT_EQ(text(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(text(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(text(std::numeric_limits<std::uint64_t>::max()), "18446744073709551615");
+  for (double value : {1764800000.123456, 0.000123, 1e300, 4.9e-324, 9007199254740993.0, 0.1 + 0.2})
+    EXPECT_EQ(std::strtod(text(value).c_str(), nullptr), value) << text(value);
+  std::string label;
+  append_label_value(label, "a\"b\\c\nd");
+  EXPECT_EQ(label, "a\\\"b\\\\c\\nd");
+  std::string help;
+  append_help_text(help, "a\"b\\c\nd");
+  EXPECT_EQ(help, "a\"b\\\\c\\nd");
 }
 
 TEST(AgentStartup, PortInUseIsAClearError) {
