@@ -13,6 +13,7 @@ build_packages=(
   libtomlplusplus-dev     # the TOML config, with source positions for errors
   libcli11-dev            # the command line
   libssl-dev              # TLS and HTTPS probes: handshake, chain inspection, verification
+  zlib1g-dev              # gzip for /metrics, which Prometheus asks for on every scrape
   ca-certificates         # the system CA store the TLS probes verify against
   libyaz-dev              # Z39.50 and ISO ILL APDU codecs (ODR), the field's own toolkit
   libpcap-dev             # the inbound watch: capture with a BPF filter for one port

@@ -1,6 +1,7 @@
 #include "exporters/http_server.h"
 
 #include "exporters/basic_auth.h"
+#include "exporters/gzip.h"
 #include "exporters/status_page.h"
 #include "exporters/web_config.h"
 
@@ -402,7 +403,22 @@ class HttpServer::Handlers : public CivetHandler {
       respond(conn, 500, "text/plain", "the metrics could not be rendered; see the agent's log\n", headers);
       return;
     }
-    respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8", *text, headers);
+    constexpr std::string_view kExposition = "text/plain; version=0.0.4; charset=utf-8";
+    const char* accept_encoding = mg_get_header(conn, "Accept-Encoding");
+    if (accept_encoding && accepts_gzip(accept_encoding)) {
+      // Compressed here, per request, on the worker: the text is shared by the scrapes that
+      // asked together, and a scraper that does not ask for gzip (curl, a person) gets it plain.
+      std::string compressed;
+      try {
+        compressed = gzip_compress(*text);
+      } catch (const std::exception& e) {
+        respond(conn, 500, "text/plain", "the metrics could not be compressed: " + std::string(e.what()) + "\n", headers);
+        return;
+      }
+      respond(conn, 200, kExposition, compressed, headers + "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n");
+      return;
+    }
+    respond(conn, 200, kExposition, *text, headers + "Vary: Accept-Encoding\r\n");
   }
 
   void reload(mg_connection* conn, const std::string& headers) {

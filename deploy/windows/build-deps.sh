@@ -92,6 +92,20 @@ build_civetweb() {  # SOURCE PREFIX OPENSSL_PREFIX
   cmake --build "$1.build" -j "$jobs" && cmake --install "$1.build"
 }
 
+build_zlib() {  # SOURCE PREFIX
+  # Only the static library, compiled file by file: Debian's source leaves out zlib's win32
+  # makefiles, and its CMake build would also make a DLL whose import library find_package(ZLIB)
+  # could pick, so that the .exe would need zlib1.dll. These are the files of zlib's own libz.a.
+  local file objects=()
+  mkdir -p "$2/lib" "$2/include" "$1.build" || return 1
+  for file in adler32 compress crc32 deflate gzclose gzlib gzread gzwrite infback inffast inflate inftrees \
+      trees uncompr zutil; do
+    $host-gcc-posix -O2 -I"$1" -c "$1/$file.c" -o "$1.build/$file.o" || return 1
+    objects+=("$1.build/$file.o")
+  done
+  $host-ar rcs "$2/lib/libz.a" "${objects[@]}" && cp "$1/zlib.h" "$1/zconf.h" "$2/include/"
+}
+
 build_prometheus_cpp() {  # SOURCE PREFIX
   # Only the core (registry, metric families): the agent serves /metrics through CivetWeb itself.
   cmake -S "$1" -B "$1.build" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DCMAKE_BUILD_TYPE=Release \
@@ -214,6 +228,7 @@ from_source openssl build_openssl
 openssl_prefix=${prefixes[-1]}
 from_source civetweb build_civetweb "$openssl_prefix"
 from_source prometheus-cpp build_prometheus_cpp
+from_source zlib build_zlib
 from_source yaz build_yaz
 from_source libxcrypt build_libxcrypt
 from_source yaml-cpp build_yaml_cpp

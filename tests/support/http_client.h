@@ -17,15 +17,19 @@ namespace connectivity::testing {
 
 struct HttpReply {
   int status = 0;
+  std::string headers;  // the header lines, each ending in CRLF
   std::string body;
 };
 
-inline HttpReply http_request(int port, const std::string& method, const std::string& path) {
+// `extra_headers`: more request header lines, each ending in CRLF.
+inline HttpReply http_request(int port, const std::string& method, const std::string& path,
+                              const std::string& extra_headers = {}) {
   namespace asio = boost::asio;
   asio::io_context io;
   asio::ip::tcp::socket socket(io);
   socket.connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)});
-  const std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+  const std::string request = method + " " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n" + extra_headers + "\r\n";
   asio::write(socket, asio::buffer(request));
   std::string raw;
   boost::system::error_code error;
@@ -34,7 +38,11 @@ inline HttpReply http_request(int port, const std::string& method, const std::st
   const auto space = raw.find(' ');
   if (space != std::string::npos) reply.status = std::stoi(raw.substr(space + 1, 3));
   const auto body = raw.find("\r\n\r\n");
-  if (body != std::string::npos) reply.body = raw.substr(body + 4);
+  if (body != std::string::npos) {
+    reply.body = raw.substr(body + 4);
+    const auto first_line_end = raw.find("\r\n");
+    reply.headers = raw.substr(first_line_end + 2, body + 2 - (first_line_end + 2));
+  }
   return reply;
 }
 
