@@ -87,6 +87,7 @@ class Scheduler {
 
  private:
   struct Job {
+    explicit Job(asio::io_context& io) : timer(io) {}
     CheckConfig check;
     std::string series_key;
     asio::cancellation_signal stop_signal;
@@ -94,13 +95,18 @@ class Scheduler {
     bool finished = false;  // its loop has ended
     bool down = false;      // its last recorded result was a failure
     bool disowned = false;  // outlived the scheduler: its frames must not touch it
-    asio::steady_timer* waiting = nullptr;  // its loop's timer while it waits for its turn
-    bool out_of_turn = false;               // run_now() asked for a run before the turn
+    asio::steady_timer timer;      // waits for its turn
+    Clock::time_point next;        // when its next turn is due
+    bool waiting = false;          // its timer is waiting for the turn
+    bool running = false;          // a turn (run and re-runs) is under way
+    bool out_of_turn = false;      // run_now() asked for a run before the turn
   };
 
   void start(const CheckConfig& check);
   void cancel(const std::shared_ptr<Job>& job);
-  asio::awaitable<void> run_check(std::shared_ptr<Job> job);
+  void wait_for_turn(const std::shared_ptr<Job>& job);
+  asio::awaitable<bool> take_turn(std::shared_ptr<Job> job);
+  void loop_ended(const std::shared_ptr<Job>& job, const std::exception_ptr& e);
   // One run under the concurrency limit; empty when cancelled or the check was removed. The
   // scheduler's lag is observed for scheduled runs, not for confirmation re-runs.
   asio::awaitable<std::optional<RunRecord>> run_limited(std::shared_ptr<Job> job,
