@@ -13,6 +13,9 @@
 #if defined(_WIN32)
 #include <winsock2.h>
 #include <mstcpip.h>
+#else
+#include <cerrno>
+#include <sys/socket.h>
 #endif
 
 namespace connectivity {
@@ -63,6 +66,29 @@ asio::awaitable<boost::system::error_code> open_and_connect_retrying_lost_syn(co
     if (error != asio::error::timed_out || Clock::now() >= ctx.deadline()) co_return error;
     socket.close(error);
   }
+}
+#else
+// Connected by hand, and handed to Asio only to wait until it is writable: Asio's own
+// async_connect, once the socket is writable, polls it again before reading SO_ERROR, a system
+// call the kernel's answer does not need. (Creating the socket non-blocking and assign()ing it
+// would save the ioctl too, but Asio then takes the descriptor for a possible duplicate and
+// removes it from epoll by hand at close: one call more, not less.)
+asio::awaitable<boost::system::error_code> open_and_connect(asio::ip::tcp::socket& socket,
+                                                            const asio::ip::tcp::endpoint& endpoint) {
+  boost::system::error_code error;
+  socket.open(endpoint.protocol(), error);
+  if (!error) socket.native_non_blocking(true, error);
+  if (error) co_return error;
+  if (::connect(socket.native_handle(), endpoint.data(), static_cast<socklen_t>(endpoint.size())) == 0) co_return error;
+  if (errno != EINPROGRESS) co_return boost::system::error_code(errno, boost::system::system_category());
+  // Cancelled at the run's deadline: operation_aborted, a timeout.
+  std::tie(error) = co_await socket.async_wait(asio::socket_base::wait_write, asio::as_tuple(asio::use_awaitable));
+  if (error) co_return error;
+  int connect_error = 0;
+  socklen_t length = sizeof connect_error;
+  if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_ERROR, &connect_error, &length) != 0)
+    co_return boost::system::error_code(errno, boost::system::system_category());
+  co_return boost::system::error_code(connect_error, boost::system::system_category());
 }
 #endif
 
@@ -117,10 +143,7 @@ asio::awaitable<std::optional<ProbeResult>> resolve_and_connect(ProbeContext& ct
 #if defined(_WIN32)
   error = co_await open_and_connect_retrying_lost_syn(ctx, socket, endpoint);
 #else
-  socket.open(endpoint.protocol(), error);
-  if (!error) {
-    std::tie(error) = co_await socket.async_connect(endpoint, asio::as_tuple(asio::use_awaitable));
-  }
+  error = co_await open_and_connect(socket, endpoint);
 #endif
   ctx.end_phase();
   if (error) {

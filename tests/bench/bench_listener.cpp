@@ -16,6 +16,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+
+#include <cstdio>
+#include <string_view>
 #include <unistd.h>
 
 #include <algorithm>
@@ -62,6 +65,11 @@ int main(int argc, char** argv) {
   const long port_count = bench::option_long(argc, argv, "--ports", 100);
   const long tds_port = bench::option_long(argc, argv, "--tds-port", 0);
   const std::int64_t tds_delay_ns = bench::option_long(argc, argv, "--tds-delay-ms", 100) * 1'000'000;
+  // --tds-log FILE: a line per answer, "<monotonic ns when written> <ns past its due time>", so
+  // the harness can set the peer's own lateness in a window beside what the agent reported.
+  FILE* tds_log = nullptr;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string_view(argv[i]) == "--tds-log" && !(tds_log = std::fopen(argv[i + 1], "w"))) bench::die("--tds-log");
   bench::raise_fd_limit();
   signal(SIGTERM, request_stop);
   signal(SIGINT, request_stop);
@@ -152,15 +160,20 @@ int main(int argc, char** argv) {
         }
       }
     }
-    const std::int64_t now = bench::now_ns();
-    while (!answer_queue.empty() && tds[answer_queue.front()].answer_at_ns <= now) {
+    while (!answer_queue.empty() && tds[answer_queue.front()].answer_at_ns <= bench::now_ns()) {
       const int fd = answer_queue.front();
       answer_queue.pop_front();
-      late_ns_max = std::max(late_ns_max, now - tds[fd].answer_at_ns);
+      const std::int64_t written_at = bench::now_ns();  // each answer's own time, not the batch's
+      late_ns_max = std::max(late_ns_max, written_at - tds[fd].answer_at_ns);
       if (write(fd, prelogin_answer.data(), prelogin_answer.size()) == static_cast<ssize_t>(prelogin_answer.size()))
         ++tds_answered;
       else
         ++tds_dropped;
+      if (tds_log) {
+        std::fprintf(tds_log, "%lld %lld\n", static_cast<long long>(written_at),
+                     static_cast<long long>(written_at - tds[fd].answer_at_ns));
+        std::fflush(tds_log);
+      }
       tds.erase(fd);
       close(fd);
     }
@@ -171,6 +184,7 @@ int main(int argc, char** argv) {
       timerfd_settime(answer_timer, TFD_TIMER_ABSTIME, &at, nullptr);
     }
   }
+  if (tds_log) std::fclose(tds_log);
   std::printf("{\"accepted\": %llu, \"tds_answered\": %llu, \"tds_dropped\": %llu, \"tds_late_max_ns\": %lld}\n",
               static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(tds_answered),
               static_cast<unsigned long long>(tds_dropped), static_cast<long long>(late_ns_max));

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -125,13 +126,25 @@ def port_open(port):
 class Listener:
     """bench_listener on the peer cores: `ports` accept-and-close ports, one delayed TDS port."""
 
-    def __init__(self, build, ports):
+    def __init__(self, build, ports, tds_log):
+        self.tds_log = tds_log
         self.process = spawn([str(build / "tests/bench/bench_listener"), "--base-port", str(BASE_PORT),
-                              "--ports", str(ports), "--tds-port", str(TDS_PORT), "--tds-delay-ms", str(DELAY_MS)],
+                              "--ports", str(ports), "--tds-port", str(TDS_PORT), "--tds-delay-ms", str(DELAY_MS),
+                              "--tds-log", str(tds_log)],
                              PEERS, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if self.process.stdout.readline().strip() != "ready":
             raise BenchError("bench_listener did not start")
         self.ports = ports
+
+    def tds_lateness(self, start, end):
+        """How late the listener wrote each TDS answer past its due time, for answers written
+        between two time.monotonic() readings (the same clock), in seconds."""
+        out = []
+        for line in Path(self.tds_log).read_text().splitlines():
+            written, late = (int(x) for x in line.split())
+            if start * 1e9 <= written <= end * 1e9:
+                out.append(late / 1e9)
+        return out
 
     def close(self):
         self.process.stdin.close()
@@ -229,12 +242,21 @@ class Scrape:
         return sum(v for k, v in self.results.items() if k != "success")
 
 
-def scrape(port=AGENT_PORT):
+def scrape(port=AGENT_PORT, gzip=False):
+    """One scrape; with gzip=True as Prometheus asks (Accept-Encoding: gzip), timed to the last
+    byte on the wire, and wire_bytes is what crossed it."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Accept-Encoding": "gzip"} if gzip else {})
     started = time.monotonic()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=300) as response:
-        text = response.read().decode()
+    with urllib.request.urlopen(request, timeout=300) as response:
+        body = response.read()
+        encoding = response.headers.get("Content-Encoding", "")
     ended = time.monotonic()
-    return Scrape(text, ended - started, (started + ended) / 2)
+    text = (zlib.decompress(body, 16 + zlib.MAX_WBITS) if encoding == "gzip" else body).decode()
+    result = Scrape(text, ended - started, (started + ended) / 2)
+    result.wire_bytes = len(body)
+    result.encoding = encoding or "identity"
+    return result
 
 
 def histogram_quantile(q, buckets):
@@ -534,8 +556,15 @@ http {{
             while time.monotonic() < deadline:  # back to back: the harshest scraper there is
                 scrapes.append(scrape())
             cpu_end = cpu_seconds(agent.pid)
+            # As Prometheus asks: gzip. Bounded in count and time.
+            gzipped = []
+            gzip_deadline = time.monotonic() + interval
+            while len(gzipped) < 20 and time.monotonic() < gzip_deadline:
+                gzipped.append(scrape(gzip=True))
         finally:
             agent.close()
+        self.require(gzipped and all(g.encoding == "gzip" for g in gzipped), "scrape: /metrics was not gzipped when asked")
+        self.require(abs(gzipped[-1].series - scrapes[-1].series) <= count, "scrape: the gzipped text has other series")
         durations = [s.seconds for s in scrapes]
         busy = lag_between(scrapes[0], scrapes[-1]) if len(scrapes) > 1 else None
         self.require(busy is not None, "scrape: fewer than two scrapes in the window")
@@ -544,6 +573,9 @@ http {{
             "checks": count, "interval": interval, "bytes": scrapes[-1].bytes, "series": scrapes[-1].series,
             "scrapes": len(scrapes), "seconds_p50": percentile(durations, 0.5), "seconds_max": max(durations),
             "agent_cpu_seconds": cpu_end - cpu_start,
+            "gzip_scrapes": len(gzipped), "gzip_wire_bytes": gzipped[-1].wire_bytes,
+            "gzip_seconds_p50": percentile([g.seconds for g in gzipped], 0.5),
+            "gzip_seconds_max": max(g.seconds for g in gzipped),
             "quiet_lag": lag_between(quiet_start, quiet_end), "scraped_lag": busy}
 
     # 6
@@ -558,7 +590,8 @@ http {{
             samples, seen = [], set()
             try:
                 time.sleep(1.5)
-                deadline = time.monotonic() + self.p["accuracy_window"]
+                window_start = time.monotonic()
+                deadline = window_start + self.p["accuracy_window"]
                 while time.monotonic() < deadline:
                     now = scrape()
                     for check, stamp in now.last_run.items():
@@ -567,6 +600,7 @@ http {{
                             samples.append(now.phases[(check, "prelogin")] - DELAY_MS / 1000)
                     time.sleep(0.5)
                 failures = now.failures
+                peer_late = listener.tds_lateness(window_start, time.monotonic())
             finally:
                 agent.close()
             self.require(len(samples) > 0, f"accuracy: no TDS sample with {background} background checks")
@@ -576,12 +610,15 @@ http {{
                          f"accuracy: a prelogin phase shorter than the {DELAY_MS} ms delay: {min(samples):.6f}")
             out[background] = {"samples": len(samples), "p50": percentile(samples, 0.5),
                                "p99": percentile(samples, 0.99), "max": max(samples) if samples else None,
-                               "min": min(samples) if samples else None}
+                               "min": min(samples) if samples else None,
+                               "peer_late_p50": percentile(peer_late, 0.5) if peer_late else None,
+                               "peer_late_p99": percentile(peer_late, 0.99) if peer_late else None,
+                               "peer_late_max": max(peer_late) if peer_late else None}
         self.results["accuracy"] = out
 
     def run(self):
         sections = self.args.sections.split(",")
-        listener = Listener(self.build, self.p["listener_ports"])
+        listener = Listener(self.build, self.p["listener_ports"], self.work / "tds-answers.log")
         try:
             for name in ["floor", "tcp", "tls", "scale", "scrape", "accuracy"]:
                 if name not in sections:
@@ -674,7 +711,63 @@ def headline(results, floor):
     return out + [""]
 
 
-def report(results, quick):
+def key_figures(results):
+    """The figures a reader compares between two runs: (name, value, unit, lower is better)."""
+    out = []
+    floor = results.get("floor", {}).get("loop")
+    for run in results.get("tcp", []):
+        a = run["agent"]["us_per_probe"]
+        out += [(f"TCP {run['rate']:,}/s: agent CPU per probe", a, "µs"),
+                (f"TCP {run['rate']:,}/s: agent / paced floor", a / run["paced_floor"]["us_per_probe"], "×"),
+                (f"TCP {run['rate']:,}/s: agent / blackbox_exporter", a / run["blackbox"]["us_per_probe"], "×")]
+    if floor:
+        out.append(("raw floor: CPU per connect", floor["us_per_connect"], "µs"))
+    if results.get("tls"):
+        t = results["tls"]
+        out += [("TLS: agent CPU per handshake", t["agent"]["us_per_probe"], "µs"),
+                ("TLS: agent / blackbox_exporter", t["agent"]["us_per_probe"] / t["blackbox"]["us_per_probe"], "×")]
+    for r in results.get("scale", []):
+        out += [(f"{r['checks']:,} checks: RSS", r["rss_bytes"] / 1048576, "MiB"),
+                (f"{r['checks']:,} checks: RSS per check", r["bytes_per_check"] / 1024, "KiB"),
+                (f"{r['checks']:,} checks: lag p99", r["lag"]["p99"] * 1e3, "ms")]
+        if r.get("scrape_seconds") is not None:
+            out += [(f"{r['checks']:,} checks: scrape", r["scrape_seconds"], "s"),
+                    (f"{r['checks']:,} checks: scrape size", r["scrape_bytes"] / 1e6, "MB")]
+    if results.get("scrape"):
+        s = results["scrape"]
+        out += [(f"scrape of {s['checks']:,} checks, p50", s["seconds_p50"], "s"),
+                (f"scrape of {s['checks']:,} checks: size", s["bytes"] / 1e6, "MB"),
+                (f"scrape of {s['checks']:,} checks: series per check", s["series"] / s["checks"], ""),
+                (f"scrape of {s['checks']:,} checks: scheduler lag p99 while scraped", s["scraped_lag"]["p99"] * 1e3, "ms")]
+        if s.get("gzip_wire_bytes"):
+            out.append((f"scrape of {s['checks']:,} checks: bytes on the wire", s["gzip_wire_bytes"] / 1e6, "MB"))
+    for background, r in results.get("accuracy", {}).items():
+        out += [(f"accuracy beside {int(background):,} probes/s: p50", r["p50"] * 1e3, "ms"),
+                (f"accuracy beside {int(background):,} probes/s: p99", r["p99"] * 1e3, "ms")]
+    return out
+
+
+def before_and_after(results, before):
+    """Each key figure of this run beside the same figure of an earlier run (--before)."""
+    earlier = {name: value for name, value, _ in key_figures(before)}
+    rows = ["## Before and after", "",
+            f"Against the run of {before.get('date', 'an earlier date')} (its report.json), same harness and machine class. "
+            "Where the before is empty, that run did not measure it.", "",
+            "| figure | before | now | change |", "|---|---:|---:|---:|"]
+    def fmt(value, unit):
+        text = f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+        return f"{text} {unit}".strip() if unit != "×" else f"{text}×"
+    for name, value, unit in key_figures(results):
+        old = earlier.get(name)
+        # The gzip figure's before is the plain text: what went on the wire then.
+        if old is None and name.endswith("bytes on the wire"):
+            old = earlier.get(name.replace("bytes on the wire", "size"))
+        change = "" if old is None or old == 0 else f"{value / old:.2f}×"
+        rows.append(f"| {name} | {fmt(old, unit) if old is not None else ''} | {fmt(value, unit)} | {change} |")
+    return rows + [""]
+
+
+def report(results, quick, before=None):
     m = results["machine"]
     out = [f"# connectivity-agent benchmark{' (quick mode: small counts, seconds long; figures are indicative only)' if quick else ''}", "",
            f"Run {results['date']} on {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}; {m['placement']}.",
@@ -685,6 +778,8 @@ def report(results, quick):
            "of a ratio over the repeats.", ""]
     floor = results.get("floor", {}).get("loop")
     out += headline(results, floor)
+    if before:
+        out += before_and_after(results, before)
     if floor:
         out += ["## 1. Raw floor", "",
                 f"`bench_floor --mode loop`: {floor['connects']:,} blocking socket/connect/close to the loopback "
@@ -723,19 +818,24 @@ def report(results, quick):
                 "Checks to the loopback listener at an interval that keeps the rate near what it sustains; "
                 "lag from the agent's own `connectivity_agent_scheduler_lag_seconds` (every run since start, "
                 "quantiles interpolated in its buckets as `histogram_quantile` does).", "",
-                "| checks | interval | rate | RSS | RSS per check | start-up | lag p50 | lag p99 | skipped runs | failed |",
-                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| checks | interval | rate | RSS | RSS per check | start-up | lag p50 | lag p99 | skipped runs | failed | scrape | series per check |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in results["scale"]:
             out.append(f"| {r['checks']:,} | {r['interval']:.0f} s | {r['rate']:,.0f}/s | {mib(r['rss_bytes'])} | "
                        f"{r['bytes_per_check'] / 1024:.1f} KiB | {r['startup_seconds']:.1f} s | {ms(r['lag']['p50'])} | "
-                       f"{ms(r['lag']['p99'])} | {r['skipped']:.0f} | {r['failures']:.0f} |")
-        out.append("")
+                       f"{ms(r['lag']['p99'])} | {r['skipped']:.0f} | {r['failures']:.0f} | "
+                       f"{r['scrape_seconds']:.2f} s, {r['scrape_bytes'] / 1e6:.1f} MB | {r['series'] / r['checks']:.1f} |")
+        out += ["", "The scrape is one plain `/metrics` read at the end, after two intervals; series per check "
+                "counts every series of the text (the agent's and the process's own too) over the checks.", ""]
     if results.get("scrape"):
         s = results["scrape"]
         out += ["## 5. Scrape", "",
                 f"{s['checks']:,} TCP checks every {s['interval']:.0f} s. `/metrics`: **{s['bytes'] / 1e6:.1f} MB, "
                 f"{s['series']:,} series**, served in {s['seconds_p50']:.2f} s (p50 of {s['scrapes']} back-to-back "
-                f"scrapes; max {s['seconds_max']:.2f} s); the agent's CPU during them: {s['agent_cpu_seconds']:.1f} s.", "",
+                f"scrapes; max {s['seconds_max']:.2f} s); the agent's CPU during them: {s['agent_cpu_seconds']:.1f} s."
+                + (f" Asked for gzip, as Prometheus asks: **{s['gzip_wire_bytes'] / 1e6:.2f} MB on the wire** "
+                   f"({s['bytes'] / s['gzip_wire_bytes']:.1f}× smaller), served in {s['gzip_seconds_p50']:.2f} s "
+                   f"(p50 of {s['gzip_scrapes']}; max {s['gzip_seconds_max']:.2f} s)." if s.get("gzip_wire_bytes") else ""), "",
                 "| scheduler lag | p50 | p99 | skipped runs |", "|---|---:|---:|---:|",
                 f"| quiet ({s['quiet_lag']['runs']:,.0f} runs) | {ms(s['quiet_lag']['p50'])} | {ms(s['quiet_lag']['p99'])} | {s['quiet_lag']['skipped']:.0f} |",
                 f"| scraped back to back ({s['scraped_lag']['runs']:,.0f} runs) | {ms(s['scraped_lag']['p50'])} | {ms(s['scraped_lag']['p99'])} | {s['scraped_lag']['skipped']:.0f} |", ""]
@@ -744,10 +844,13 @@ def report(results, quick):
                 f"A loopback TDS server answers the PRELOGIN {DELAY_MS} ms after it has read it (timerfd; its own "
                 f"lateness at most {results['listener'].get('tds_late_max_ns', 0) / 1e3:,.0f} µs). The agent's `tds` "
                 "checks run every second; each run's reported `prelogin` phase minus 100 ms:", "",
-                "| background TCP load | samples | p50 | p99 | max |", "|---:|---:|---:|---:|---:|"]
+                "| background TCP load | samples | p50 | p99 | max | the peer's own lateness p50 | p99 | max |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for background, r in results["accuracy"].items():
-            out.append(f"| {int(background):,} probes/s | {r['samples']:,} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} |")
-        out.append("")
+            out.append(f"| {int(background):,} probes/s | {r['samples']:,} | {ms(r['p50'])} | {ms(r['p99'])} | {ms(r['max'])} | "
+                       f"{ms(r.get('peer_late_p50'))} | {ms(r.get('peer_late_p99'))} | {ms(r.get('peer_late_max'))} |")
+        out += ["", "The peer's lateness is how long past the 100 ms the listener wrote each answer in the same "
+                "window (its own clock, per answer): the part of the reported phase that is the peer's, not the agent's.", ""]
     if results.get("problems"):
         out += ["## Problems", ""] + [f"- {p}" for p in results["problems"]] + [""]
     return "\n".join(out)
@@ -763,10 +866,12 @@ def main():
     parser.add_argument("--profile", default=None, help="record the agent with perf into this directory")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (configs, logs)")
     parser.add_argument("--from-json", default=None, help="only render the report of an earlier run's --json")
+    parser.add_argument("--before", default=None, help="an earlier run's --json: the report sets each figure beside it")
     args = parser.parse_args()
+    before = json.loads(Path(args.before).read_text()) if args.before else None
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
-        text = report(results, results.get("quick", False))
+        text = report(results, results.get("quick", False), before)
         print(text)
         if args.out:
             Path(args.out).write_text(text + "\n")
@@ -785,7 +890,7 @@ def main():
     finally:
         results.update(bench.results)
         results["problems"] = bench.problems
-        text = report(results, args.quick)
+        text = report(results, args.quick, before)
         print(text)
         if args.out:
             Path(args.out).write_text(text + "\n")
