@@ -185,8 +185,12 @@ void ExpositionCollector::render_checks(std::string& out) const {
   store_.visit([&](const CheckSeries& s) {
     for (const auto& fact : s.last_facts) facts.try_emplace(fact.metric, fact.help, fact.type);
   });
-  for (const auto& [metric, about] : facts) {
-    const auto& [help, type] = about;
+  for (const auto& entry : facts) {
+    // Plain names, not structured bindings: a lambda may not capture those before C++20 in
+    // every compiler (clang 14's).
+    const std::string_view metric = entry.first;
+    const std::string_view help = entry.second.first;
+    const FactType type = entry.second.second;
     write_family(out, store_, metric, help, type == FactType::counter ? "counter" : "gauge", [&](const CheckSeries& s) {
       for (const auto& fact : s.last_facts) {
         if (fact.metric != metric) continue;
