@@ -331,9 +331,11 @@ def overview():
                 order=["instance", "check", "result", "Value"],
                 overrides=[override("Value", decimals=0, displayName="failed runs")],
                 links=[{"title": "Drill down: ${__data.fields.check}", "url": CHECK_LINK_TABLE}]), 6, 8)
+    # The counter appears with a check's first contradicted failure: the `or` gives 0 to those with none.
     b.add(timeseries("Transient failures", "Failed runs that a confirmation re-run contradicted (connectivity_transient_failures_total): "
-                     "flapping paths, not outages.",
-                     [target(f"sum by (check) (increase(connectivity_transient_failures_total{{{sel}}}[$__rate_interval]))",
+                     "flapping paths, not outages. The counter appears with a check's first such run; a check that has had none shows 0.",
+                     [target(f"sum by (check) (increase(connectivity_transient_failures_total{{{sel}}}[$__rate_interval])) "
+                             f"or sum by (check) (0 * connectivity_check_required{{{sel}}})",
                              "{{check}}")], stack=True, bars=True, min_=0), 6, 8)
 
     b.row("Certificates")
