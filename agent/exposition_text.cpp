@@ -24,15 +24,19 @@ void append_label_value(std::string& out, std::string_view value) { append_escap
 
 void append_help_text(std::string& out, std::string_view help) { append_escaped(out, help, false); }
 
+void append_label(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += "=\"";
+  append_label_value(out, value);
+  out += '"';
+}
+
 void append_label_pairs(std::string& out, const std::vector<std::pair<std::string, std::string>>& labels) {
   bool first = true;
   for (const auto& [name, value] : labels) {
     if (!first) out += ',';
     first = false;
-    out += name;
-    out += "=\"";
-    append_label_value(out, value);
-    out += '"';
+    append_label(out, name, value);
   }
 }
 

@@ -15,6 +15,8 @@ namespace connectivity {
 void append_label_value(std::string& out, std::string_view value);
 // HELP text: backslash and newline escaped.
 void append_help_text(std::string& out, std::string_view help);
+// name="value", the value escaped.
+void append_label(std::string& out, std::string_view name, std::string_view value);
 // name="value",name="value" (no braces).
 void append_label_pairs(std::string& out, const std::vector<std::pair<std::string, std::string>>& labels);
 // A sample value: integers without a fraction, others in the shortest form that reads back

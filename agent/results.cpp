@@ -118,12 +118,6 @@ void LatencyHistogram::observe(double seconds) {
   ++count_;
 }
 
-std::uint64_t LatencyHistogram::cumulative(std::size_t i) const {
-  std::uint64_t total = 0;
-  for (std::size_t b = 0; b <= i && b <= buckets_->bounds.size(); ++b) total += counts_[b];
-  return total;
-}
-
 std::span<const std::string_view> result_reasons(const ProbeKind& kind) {
   static std::mutex mutex;
   static std::map<const ProbeKind*, std::vector<std::string_view>> lists;  // kinds live as long as the program

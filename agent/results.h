@@ -107,8 +107,8 @@ class LatencyHistogram {
   void observe(double seconds);
   const LatencyBuckets& buckets() const { return *buckets_; }
   const std::shared_ptr<const LatencyBuckets>& shared_buckets() const { return buckets_; }
-  // Runs at most buckets().le[i] seconds long (cumulative, as exposed).
-  std::uint64_t cumulative(std::size_t i) const;
+  // Runs per bucket, parallel to buckets().le; not cumulative (the exposition sums as it writes).
+  std::span<const std::uint64_t> bucket_counts() const { return {counts_.get(), buckets_->le.size()}; }
   double sum() const { return sum_; }
   std::uint64_t count() const { return count_; }
 

@@ -108,23 +108,32 @@ void write_family(std::string& out, const ResultsStore& store, std::string_view 
   if (out.size() == header_end) out.resize(before);
 }
 
-// name{the check's labels[,extra="value"]} value
-template <class Number>
-void write_sample(std::string& out, std::string_view name, const CheckSeries& s, Number value,
-                  std::string_view extra_name = {}, std::string_view extra_value = {}) {
+// A sample is name{the check's labels[,more labels]} value: opened with the check's label set,
+// written once when its series was made, and closed with the value.
+void open_sample(std::string& out, std::string_view name, const CheckSeries& s) {
   out += name;
   out += '{';
   out += s.label_text;
-  if (!extra_name.empty()) {
-    out += ',';
-    out += extra_name;
-    out += "=\"";
-    append_label_value(out, extra_value);
-    out += '"';
-  }
+}
+
+void add_label(std::string& out, std::string_view name, std::string_view value) {
+  out += ',';
+  append_label(out, name, value);
+}
+
+template <class Number>
+void close_sample(std::string& out, Number value) {
   out += "} ";
   append_number(out, value);
   out += '\n';
+}
+
+template <class Number>
+void write_sample(std::string& out, std::string_view name, const CheckSeries& s, Number value,
+                  std::string_view extra_name = {}, std::string_view extra_value = {}) {
+  open_sample(out, name, s);
+  if (!extra_name.empty()) add_label(out, extra_name, extra_value);
+  close_sample(out, value);
 }
 
 }  // namespace
@@ -144,8 +153,10 @@ void ExpositionCollector::render_checks(std::string& out) const {
                [&](const CheckSeries& s) {
                  const LatencyHistogram& h = s.latency;
                  const auto& le = h.buckets().le;
+                 const auto counts = h.bucket_counts();
+                 std::uint64_t at_most = 0;  // cumulative, as Prometheus reads `le`
                  for (std::size_t i = 0; i < le.size(); ++i)
-                   write_sample(out, "connectivity_probe_latency_seconds_bucket", s, h.cumulative(i), "le", le[i]);
+                   write_sample(out, "connectivity_probe_latency_seconds_bucket", s, at_most += counts[i], "le", le[i]);
                  write_sample(out, "connectivity_probe_latency_seconds_sum", s, h.sum());
                  write_sample(out, "connectivity_probe_latency_seconds_count", s, h.count());
                });
@@ -194,19 +205,9 @@ void ExpositionCollector::render_checks(std::string& out) const {
     write_family(out, store_, metric, help, type == FactType::counter ? "counter" : "gauge", [&](const CheckSeries& s) {
       for (const auto& fact : s.last_facts) {
         if (fact.metric != metric) continue;
-        out += metric;
-        out += '{';
-        out += s.label_text;
-        for (const auto& [name, value] : fact.labels) {
-          out += ',';
-          out += name;
-          out += "=\"";
-          append_label_value(out, value);
-          out += '"';
-        }
-        out += "} ";
-        append_number(out, fact.value);
-        out += '\n';
+        open_sample(out, metric, s);
+        for (const auto& [name, value] : fact.labels) add_label(out, name, value);
+        close_sample(out, fact.value);
       }
     });
   }

@@ -428,23 +428,34 @@ TEST(Exposition, LabelSetsAreEscapedAsPrometheusCppWritesThem) {
   EXPECT_EQ(value_of(samples, "connectivity_check_required", {{"check", "q\"uote"}, {"vendor", "back\\slash \"and\" quotes"}}), 1.0);
 }
 
+// A store holding the one check of `toml`, its histograms at the config's buckets, and a run to
+// record against it.
+struct OneCheckStore {
+  explicit OneCheckStore(const std::string& toml) : config(parse_config(toml, "t.toml")) {
+    store.set_latency_buckets(config.agent.latency_buckets);
+    store.configure(config.checks);
+    key = config.checks[0].series_key();
+    run.reason = reason::success;
+  }
+  std::vector<testing::Sample> scrape() const {
+    return parse_exposition(render_text_exposition(ExpositionCollector(store, health, "test")));
+  }
+  Config config;
+  ResultsStore store;
+  AgentHealth health;
+  std::string key;
+  RunRecord run;
+};
+
 // At the defaults a tcp check that has only succeeded carries fewer than 15 series: failure
 // reasons and contradicted failures appear with their first run, and the latency histogram
 // has two bounds.
 TEST(Exposition, AHealthyCheckHasFewerThanFifteenSeriesAtTheDefaults) {
-  const Config config = parse_config("[[check]]\nname = \"web\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:443\"\n", "t.toml");
-  ResultsStore store;
-  AgentHealth health;
-  store.set_latency_buckets(config.agent.latency_buckets);
-  store.configure(config.checks);
-  const auto key = config.checks[0].series_key();
-  RunRecord run;
-  run.reason = reason::success;
-  run.total = std::chrono::milliseconds(3);
-  run.finished_at = std::chrono::system_clock::now();
-  store.record(key, run);
-  const ExpositionCollector collector(store, health, "test");
-  auto samples = parse_exposition(render_text_exposition(collector));
+  OneCheckStore check("[[check]]\nname = \"web\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:443\"\n");
+  check.run.total = std::chrono::milliseconds(3);
+  check.run.finished_at = std::chrono::system_clock::now();
+  check.store.record(check.key, check.run);
+  auto samples = check.scrape();
   auto of_check = [&] {
     return std::count_if(samples.begin(), samples.end(), [](const auto& s) { return s.labels.count("check") == 1; });
   };
@@ -452,11 +463,11 @@ TEST(Exposition, AHealthyCheckHasFewerThanFifteenSeriesAtTheDefaults) {
   EXPECT_TRUE(find(samples, "connectivity_probes_total", {{"result", "timeout"}}).empty());
 
   // A timeout, then a contradicted failure: each brings its series, once.
-  run.reason = reason::timeout;
-  store.record(key, run);
-  run.reason = reason::success;
-  store.record(key, run, /*confirms=*/true);
-  samples = parse_exposition(render_text_exposition(collector));
+  check.run.reason = reason::timeout;
+  check.store.record(check.key, check.run);
+  check.run.reason = reason::success;
+  check.store.record(check.key, check.run, /*confirms=*/true);
+  samples = check.scrape();
   EXPECT_EQ(value_of(samples, "connectivity_probes_total", {{"result", "timeout"}}), 1.0);
   EXPECT_EQ(value_of(samples, "connectivity_probes_total", {{"result", "success"}}), 2.0);
   EXPECT_EQ(value_of(samples, "connectivity_transient_failures_total"), 1.0);
@@ -466,21 +477,13 @@ TEST(Exposition, AHealthyCheckHasFewerThanFifteenSeriesAtTheDefaults) {
 // [agent] latency_buckets: each bound is an inclusive `le`, counts are cumulative, and a change
 // of buckets starts every histogram again (its old counts do not fit the new bounds).
 TEST(Exposition, LatencyBucketsAreTheConfiguredOnes) {
-  const Config config = parse_config("[agent]\nlatency_buckets = [0.005, 0.05, 2]\n"
-                                     "[[check]]\nname = \"web\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:443\"\n", "t.toml");
-  ResultsStore store;
-  AgentHealth health;
-  store.set_latency_buckets(config.agent.latency_buckets);
-  store.configure(config.checks);
-  const auto key = config.checks[0].series_key();
-  RunRecord run;
-  run.reason = reason::success;
+  OneCheckStore check("[agent]\nlatency_buckets = [0.005, 0.05, 2]\n"
+                      "[[check]]\nname = \"web\"\nprobe = \"tcp\"\ntarget = \"127.0.0.1:443\"\n");
   for (auto ms : {1, 5, 6, 50, 3000}) {
-    run.total = std::chrono::milliseconds(ms);
-    store.record(key, run);
+    check.run.total = std::chrono::milliseconds(ms);
+    check.store.record(check.key, check.run);
   }
-  const ExpositionCollector collector(store, health, "test");
-  auto samples = parse_exposition(render_text_exposition(collector));
+  auto samples = check.scrape();
   const std::string bucket = "connectivity_probe_latency_seconds_bucket";
   EXPECT_EQ(find(samples, bucket).size(), 4u);
   EXPECT_EQ(value_of(samples, bucket, {{"le", "0.005"}}), 2.0);  // 1 ms and 5 ms: le is inclusive
@@ -491,8 +494,8 @@ TEST(Exposition, LatencyBucketsAreTheConfiguredOnes) {
   EXPECT_NEAR(*value_of(samples, "connectivity_probe_latency_seconds_sum"), 3.062, 1e-9);
 
   const std::vector<double> finer{0.001, 0.01};
-  store.set_latency_buckets(finer);
-  samples = parse_exposition(render_text_exposition(collector));
+  check.store.set_latency_buckets(finer);
+  samples = check.scrape();
   EXPECT_EQ(find(samples, bucket).size(), 3u);
   EXPECT_EQ(value_of(samples, bucket, {{"le", "0.001"}}), 0.0);
   EXPECT_EQ(value_of(samples, "connectivity_probe_latency_seconds_count"), 0.0);
