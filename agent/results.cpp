@@ -131,29 +131,23 @@ std::span<const std::string_view> result_reasons(const ProbeKind& kind) {
   return it->second;
 }
 
-CheckSeries::CheckSeries(const CheckConfig& check, std::shared_ptr<const LatencyBuckets> buckets)
-    : kind(check.kind),
-      reasons(result_reasons(*check.kind)),
+CheckSeries::CheckSeries(std::shared_ptr<const CheckConfig> check, std::shared_ptr<const LatencyBuckets> buckets)
+    : config(std::move(check)),
+      kind(config->kind),
+      reasons(result_reasons(*kind)),
       latency(std::move(buckets)),
-      last_phase_seconds(check.kind->phases.size(), 0.0) {
-  take_settings(check);
-  labels = {{"check", check.name}, {"probe", std::string(check.kind->name)}, {"target", check.target.to_string()}};
-  labels.insert(labels.end(), check.labels.begin(), check.labels.end());
-  append_label_pairs(label_text, labels);
+      last_phase_seconds(kind->phases.size(), 0.0) {
+  append_label_pairs(label_text, labels());
   label_text.shrink_to_fit();
   runs_by_reason.assign(reasons.size(), 0);
 }
 
-void CheckSeries::take_settings(const CheckConfig& check) {
-  required = check.required;
-  interval_seconds = std::chrono::duration<double>(check.interval).count();
-  run_from = check.run_from;
-  warnings.clear();
-  for (const auto& warning : check.warnings) warnings.push_back(warning.message);
-  timeout = check.timeout;
-  confirm_runs = check.confirm_runs;
-  confirm_delay = check.confirm_delay;
-  options_text = check.options_text;
+void CheckSeries::take_settings(std::shared_ptr<const CheckConfig> check) { config = std::move(check); }
+
+Labels CheckSeries::labels() const {
+  Labels all{{"check", config->name}, {"probe", std::string(kind->name)}, {"target", config->target.to_string()}};
+  all.insert(all.end(), config->labels.begin(), config->labels.end());
+  return all;
 }
 
 void ResultsStore::set_latency_buckets(std::span<const double> upper_bounds) {
@@ -166,13 +160,20 @@ void ResultsStore::set_latency_buckets(std::span<const double> upper_bounds) {
 }
 
 void ResultsStore::configure(const std::vector<CheckConfig>& checks) {
+  std::vector<std::shared_ptr<const CheckConfig>> shared;
+  shared.reserve(checks.size());
+  for (const auto& check : checks) shared.push_back(std::make_shared<const CheckConfig>(check));
+  configure(shared);
+}
+
+void ResultsStore::configure(std::span<const std::shared_ptr<const CheckConfig>> checks) {
   std::map<std::string, std::unique_ptr<CheckSeries>> next;
   std::lock_guard lock(mutex_);
   if (!latency_buckets_)
     latency_buckets_ = std::make_shared<const LatencyBuckets>(
         std::vector<double>(std::begin(kDefaultLatencyBuckets), std::end(kDefaultLatencyBuckets)));
   for (const auto& check : checks) {
-    const std::string key = check.series_key();
+    const std::string key = check->series_key();
     auto it = series_.find(key);
     if (it != series_.end()) {
       // Same label set: counters carry on; settings that are not labels may have changed.
@@ -252,7 +253,7 @@ bool ResultsStore::visit_check(std::string_view name, const std::function<void(c
   std::lock_guard lock(mutex_);
   // By name, not key: a scan, but a page for one check is asked for by a person, not a scraper.
   for (const auto& [key, series] : series_)
-    if (!series->labels.empty() && series->labels.front().second == name) {
+    if (series->config->name == name) {
       visit(*series);
       return true;
     }

@@ -125,27 +125,20 @@ std::span<const std::string_view> result_reasons(const ProbeKind& kind);
 
 // Everything exported about one check.
 struct CheckSeries {
-  CheckSeries(const CheckConfig& check, std::shared_ptr<const LatencyBuckets> buckets);
-  // The settings a reload may change without changing the series (not its labels).
-  void take_settings(const CheckConfig& check);
+  CheckSeries(std::shared_ptr<const CheckConfig> check, std::shared_ptr<const LatencyBuckets> buckets);
+  // The config a reload gives the same series: settings that are not labels may have changed.
+  void take_settings(std::shared_ptr<const CheckConfig> check);
+  // check, probe, target first, then the configured labels.
+  Labels labels() const;
 
-  Labels labels;  // check, probe, target first, then the configured labels
-  // The same labels as exposition text (name="value",...), escaped once here rather than at
-  // every scrape for every series of the check.
+  // The check's config, shared with the scheduler's job rather than copied: what the status
+  // page shows of it (run_from, warnings, timeout, options) is read from here.
+  std::shared_ptr<const CheckConfig> config;
+  // The labels as exposition text (name="value",...), escaped once here rather than at every
+  // scrape for every series of the check.
   std::string label_text;
   const ProbeKind* kind;
   std::span<const std::string_view> reasons;  // result_reasons(*kind)
-  bool required = true;
-  double interval_seconds = 0;
-
-  // What the status page shows of the check's config beyond its labels; kept here rather than
-  // in a copy of the whole config, which cost a kilobyte a check.
-  std::vector<std::string> run_from;
-  std::vector<std::string> warnings;
-  std::chrono::milliseconds timeout{};
-  unsigned confirm_runs = 0;
-  std::chrono::milliseconds confirm_delay{};
-  std::string options_text;
 
   // Parallel to `reasons`. Exposed from the first run counted under each (success always), so a
   // check carries no zero series for failures it has never had.
@@ -172,7 +165,8 @@ class ResultsStore {
  public:
   // Makes the store hold exactly `checks`: series of checks still present (same label set)
   // keep their counters, series of removed checks are dropped, new ones start at zero.
-  void configure(const std::vector<CheckConfig>& checks);
+  void configure(std::span<const std::shared_ptr<const CheckConfig>> checks);
+  void configure(const std::vector<CheckConfig>& checks);  // each copied into a shared config
   // The latency buckets of every check's histogram ([agent] latency_buckets). A change restarts
   // each histogram at zero (its old counts do not fit the new buckets), as a counter reset.
   void set_latency_buckets(std::span<const double> upper_bounds);

@@ -152,10 +152,16 @@ void ConcurrencyLimit::release() {
 
 Scheduler::Scheduler(asio::io_context& io, ResultsStore& store, AgentHealth& health, Resolver& resolver,
                      std::size_t max_concurrent_probes)
-    : io_(io), store_(store), health_(health), resolver_(resolver), limit_(io.get_executor(), max_concurrent_probes) {}
+    : io_(io),
+      store_(store),
+      health_(health),
+      resolver_(resolver),
+      limit_(io.get_executor(), max_concurrent_probes),
+      turn_timer_(io) {}
 
 Scheduler::~Scheduler() {
   stop();
+  *alive_ = false;  // a turn timer handler already queued must not touch this object
   // Coroutine frames refer to this object: let them unwind while it is alive. They end at
   // their next suspension point, so this is quick; the bound guards against a stuck probe.
   const auto give_up = Clock::now() + std::chrono::seconds(2);
@@ -169,21 +175,29 @@ Scheduler::~Scheduler() {
 }
 
 void Scheduler::apply(const std::vector<CheckConfig>& checks) {
-  std::map<std::string, const CheckConfig*, std::less<>> wanted;
-  for (const auto& c : checks) wanted.emplace(c.name, &c);
+  // One copy of each check's config, shared by its job and its series.
+  std::vector<std::shared_ptr<const CheckConfig>> shared;
+  shared.reserve(checks.size());
+  for (const auto& c : checks) shared.push_back(std::make_shared<const CheckConfig>(c));
+  std::map<std::string_view, const std::shared_ptr<const CheckConfig>*, std::less<>> wanted;
+  for (const auto& c : shared) wanted.emplace(c->name, &c);
 
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     auto w = wanted.find(it->first);
-    if (w != wanted.end() && w->second->same_schedule_as(it->second->check)) {
+    if (w != wanted.end() && (*w->second)->same_schedule_as(*it->second->check)) {
+      // Runs on as it is; the new config differs at most in what the schedule does not read
+      // (warnings, run_from), and its series takes the same one.
+      it->second->check = *w->second;
       ++it;
       continue;
     }
     cancel(it->second);
     it = jobs_.erase(it);
   }
-  store_.configure(checks);
-  for (const auto& c : checks)
-    if (!jobs_.contains(c.name)) start(c);
+  if (jobs_.empty()) clear_turn_queue();
+  store_.configure(shared);
+  for (const auto& c : shared)
+    if (!jobs_.contains(c->name)) start(c);
   health_.checks_configured = static_cast<std::int64_t>(jobs_.size());
 }
 
@@ -194,10 +208,16 @@ Scheduler::OutOfTurnRun Scheduler::run_now(std::string_view name) {
   OutOfTurnRun run{.outcome = OutOfTurn::busy,
                    .series_key = job.series_key,
                    .results_before = store_.runs(job.series_key),
-                   .longest = 2 * job.check.timeout + job.check.confirm_runs * job.check.confirm_delay};
+                   .longest = 2 * job.check->timeout + job.check->confirm_runs * job.check->confirm_delay};
   if (!job.waiting) return run;
-  it->second->out_of_turn = true;
-  it->second->timer.cancel();  // the wait ends with its turn still ahead, and the check runs
+  const std::shared_ptr<Job>& waiting = it->second;
+  waiting->out_of_turn = true;
+  leave_turn_queue(*waiting);  // its turn still ahead: take_turn() waits for it again after this run
+  // Started from the queue, as a turn is: the caller has its answer before the run begins.
+  asio::post(io_, [this, waiting] {
+    if (waiting->finished || waiting->disowned) return;  // (then this scheduler may be gone)
+    begin_turn(waiting);
+  });
   run.outcome = OutOfTurn::started;
   return run;
 }
@@ -206,45 +226,96 @@ void Scheduler::stop(std::function<void()> all_ended) {
   for (auto& [name, job] : jobs_) cancel(job);
   jobs_.clear();
   health_.checks_configured = 0;
+  clear_turn_queue();  // the cancels above end each waiting loop; nothing is left to wake
   all_ended_ = std::move(all_ended);
   if (loops_.empty() && all_ended_) asio::post(io_, std::exchange(all_ended_, {}));
 }
 
-void Scheduler::start(const CheckConfig& check) {
-  auto job = std::make_shared<Job>(io_);
+void Scheduler::start(const std::shared_ptr<const CheckConfig>& check) {
+  auto job = std::make_shared<Job>();
   job->check = check;
-  job->series_key = check.series_key();
-  job->next = Clock::now() + spread_offset(check.name, check.interval);
-  jobs_.emplace(check.name, job);
+  job->series_key = check->series_key();
+  job->next = Clock::now() + spread_offset(check->name, check->interval);
+  jobs_.emplace(check->name, job);
   loops_.insert(job);
   wait_for_turn(job);
 }
 
-// Between its runs a check is its Job and one pending timer wait, and no coroutine: a loop
+// Between its runs a check is its Job and a place in the turn queue, and no coroutine: a loop
 // coroutine suspended between runs kept about 1.8 KiB of frames for every check (heaptrack,
 // 10,000 checks), the largest part of a check's memory. Each turn is a coroutine of its own.
 void Scheduler::wait_for_turn(const std::shared_ptr<Job>& job) {
-  job->timer.expires_at(job->next);
   job->waiting = true;
-  job->timer.async_wait([this, job](const boost::system::error_code&) {
-    // Woken at its turn, by run_now() (the turn still ahead) or by cancel().
-    if (job->disowned) return;  // the scheduler is gone
-    job->waiting = false;
-    if (job->stopped) {
-      loop_ended(job, nullptr);
-      return;
-    }
-    job->running = true;
-    asio::co_spawn(io_, take_turn(job),
-                   asio::bind_cancellation_slot(job->stop_signal.slot(), [this, job](const std::exception_ptr& e, bool go_on) {
-                     if (job->disowned) return;  // the scheduler is gone
-                     job->running = false;
-                     if (e || !go_on || job->stopped)
-                       loop_ended(job, e);
-                     else
-                       wait_for_turn(job);
-                   }));
+  turn_queue_.push_back(Place{job->next, job, ++job->ticket});
+  std::push_heap(turn_queue_.begin(), turn_queue_.end(), LaterPlace{});
+  arm_turn_timer();
+}
+
+void Scheduler::leave_turn_queue(Job& job) {
+  job.waiting = false;
+  ++job.ticket;  // its place is void now
+  // Void places go when they come up, or all at once when they are most of the queue, so a
+  // reload that replaces every check does not keep the old jobs for a whole interval.
+  if (++void_places_ >= turn_queue_.size() / 2) {
+    std::erase_if(turn_queue_, [](const Place& place) { return place.ticket != place.job->ticket; });
+    std::make_heap(turn_queue_.begin(), turn_queue_.end(), LaterPlace{});
+    void_places_ = 0;
+  }
+}
+
+void Scheduler::arm_turn_timer() {
+  if (turn_queue_.empty()) return;
+  const Clock::time_point earliest = turn_queue_.front().at;
+  if (turn_timer_at_ && *turn_timer_at_ <= earliest) return;  // it wakes in time for this one
+  turn_timer_at_ = earliest;
+  turn_timer_.expires_at(earliest);  // a wait for a later place, if any, ends as aborted
+  turn_timer_.async_wait([this, alive = alive_](const boost::system::error_code& error) {
+    if (error || !*alive) return;  // re-armed, cleared, or the scheduler is gone
+    on_turn_timer();
   });
+}
+
+void Scheduler::on_turn_timer() {
+  turn_timer_at_.reset();
+  const Clock::time_point now = Clock::now();
+  while (!turn_queue_.empty() && turn_queue_.front().at <= now) {
+    std::pop_heap(turn_queue_.begin(), turn_queue_.end(), LaterPlace{});
+    Place place = std::move(turn_queue_.back());
+    turn_queue_.pop_back();
+    if (place.ticket != place.job->ticket) {
+      if (void_places_ > 0) --void_places_;
+      continue;
+    }
+    begin_turn(place.job);
+  }
+  arm_turn_timer();
+}
+
+void Scheduler::clear_turn_queue() {
+  turn_queue_.clear();
+  turn_queue_.shrink_to_fit();
+  void_places_ = 0;
+  turn_timer_.cancel();
+  turn_timer_at_.reset();
+}
+
+void Scheduler::begin_turn(const std::shared_ptr<Job>& job) {
+  // Its turn came, run_now() asked for it, or cancel() ended the wait.
+  job->waiting = false;
+  if (job->stopped) {
+    loop_ended(job, nullptr);
+    return;
+  }
+  job->running = true;
+  asio::co_spawn(io_, take_turn(job),
+                 asio::bind_cancellation_slot(job->stop_signal.slot(), [this, job](const std::exception_ptr& e, bool go_on) {
+                   if (job->disowned) return;  // the scheduler is gone
+                   job->running = false;
+                   if (e || !go_on || job->stopped)
+                     loop_ended(job, e);
+                   else
+                     wait_for_turn(job);
+                 }));
 }
 
 void Scheduler::loop_ended(const std::shared_ptr<Job>& job, const std::exception_ptr& e) {
@@ -256,9 +327,9 @@ void Scheduler::loop_ended(const std::shared_ptr<Job>& job, const std::exception
     std::rethrow_exception(e);
   } catch (const boost::system::system_error& error) {
     if (error.code() == asio::error::operation_aborted) return;  // cancelled: expected
-    log::error("check loop ended", {{"check", job->check.name}, {"error", error.what()}});
+    log::error("check loop ended", {{"check", job->check->name}, {"error", error.what()}});
   } catch (const std::exception& error) {
-    log::error("check loop ended", {{"check", job->check.name}, {"error", error.what()}});
+    log::error("check loop ended", {{"check", job->check->name}, {"error", error.what()}});
   }
 }
 
@@ -268,12 +339,17 @@ void Scheduler::cancel(const std::shared_ptr<Job>& job) {
   // the job's signal. Emitted from outside the io thread, that becomes a post which can run
   // after the loop (and the job) are gone. Emitting from a handler on the io thread that holds
   // the job, and only while its loop runs, keeps every piece alive.
-  asio::post(io_, [job] {
-    if (job->finished) return;
-    if (job->running)
+  // A job not finished is in loops_, which the scheduler's destructor waits to empty (or
+  // disowns): `this` is alive whenever the handler goes past its first line.
+  asio::post(io_, [this, job] {
+    if (job->finished || job->disowned) return;
+    if (job->running) {
       job->stop_signal.emit(asio::cancellation_type::terminal);
-    else
-      job->timer.cancel();  // waiting for its turn: the wait ends, and the loop with it
+    } else if (job->waiting) {  // waiting for its turn: its place goes, and the loop ends
+      leave_turn_queue(*job);
+      loop_ended(job, nullptr);
+    }
+    // Otherwise a turn is about to begin (run_now): begin_turn() sees `stopped` and ends it.
   });
 }
 
@@ -294,7 +370,9 @@ asio::awaitable<std::optional<RunRecord>> Scheduler::run_limited(std::shared_ptr
   if (job->stopped) co_return std::nullopt;
 
   if (scheduled) health_.scheduler_lag.Observe(std::chrono::duration<double>(Clock::now() - *scheduled).count());
-  RunRecord run = co_await run_probe(job->check, resolver_);
+  // Held for the run: a reload may give the job a new config meanwhile.
+  const std::shared_ptr<const CheckConfig> check = job->check;
+  RunRecord run = co_await run_probe(*check, resolver_);
   if (job->stopped) co_return std::nullopt;  // removed or replaced while running: its result is not reported
   co_return run;
 }
@@ -305,7 +383,7 @@ asio::awaitable<std::vector<RunRecord>> Scheduler::rerun(std::shared_ptr<Job> jo
   using namespace asio::experimental::awaitable_operators;
   std::vector<RunRecord> runs;
   asio::steady_timer timer(io_);
-  timer.expires_at(failed_at + index * job->check.confirm_delay);
+  timer.expires_at(failed_at + index * job->check->confirm_delay);
   co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
   if (job->stopped || *contradicted) co_return runs;
 
@@ -344,9 +422,9 @@ asio::awaitable<bool> Scheduler::take_turn(std::shared_ptr<Job> job) {
   // schedule is never delayed). The slot is released while they wait, so a wide outage does
   // not hold the limit idle.
   bool confirmed = false;
-  if (run->reason != reason::success && !job->down && job->check.confirm_runs > 0) {
+  if (run->reason != reason::success && !job->down && job->check->confirm_runs > 0) {
     const Clock::time_point failed_at = Clock::now();
-    if (const unsigned fit = job->check.confirm_runs_that_fit(failed_at - scheduled); fit > 0) {
+    if (const unsigned fit = job->check->confirm_runs_that_fit(failed_at - scheduled); fit > 0) {
       store_.record_run_only(job->series_key, *run);
       std::vector<RunRecord> reruns = co_await rerun(job, failed_at, 1, fit, std::make_shared<bool>(false));
       if (job->stopped || reruns.empty()) co_return false;
@@ -356,7 +434,7 @@ asio::awaitable<bool> Scheduler::take_turn(std::shared_ptr<Job> job) {
       if (verdict == reruns.end())
         verdict = std::prev(reruns.end());
       else
-        log::debug("transient failure: a re-run succeeded", {{"check", job->check.name}, {"reason", run->reason}});
+        log::debug("transient failure: a re-run succeeded", {{"check", job->check->name}, {"reason", run->reason}});
       for (auto it = reruns.begin(); it != reruns.end(); ++it)
         if (it != verdict) store_.record_run_only(job->series_key, *it);
       run = std::move(*verdict);
@@ -367,15 +445,15 @@ asio::awaitable<bool> Scheduler::take_turn(std::shared_ptr<Job> job) {
   const Transition change = store_.record(job->series_key, *run, confirmed);
   job->down = run->reason != reason::success;
   if (change == Transition::went_down || (change == Transition::first_result && job->down))
-    log::warn("check down", {{"check", job->check.name}, {"target", job->check.target.to_string()},
+    log::warn("check down", {{"check", job->check->name}, {"target", job->check->target.to_string()},
                              {"reason", run->reason}, {"detail", run->detail}});
   else if (change == Transition::went_up || change == Transition::first_result)
-    log::info("check up", {{"check", job->check.name}, {"target", job->check.target.to_string()}});
+    log::info("check up", {{"check", job->check->name}, {"target", job->check->target.to_string()}});
 
   if (extra) co_return true;  // the schedule as it was; a turn passed during the run starts at once
   // Fixed rate: the next run is due one interval after this one was due. Slots already missed
   // (the agent was starved) are skipped and counted, never run in a burst.
-  const Clock::duration interval = job->check.interval;
+  const Clock::duration interval = job->check->interval;
   job->next = scheduled + interval;
   const auto now = Clock::now();
   if (job->next <= now) {

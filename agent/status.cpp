@@ -34,26 +34,25 @@ void mask(toml::node& node) {
   }
 }
 
-// A configured check as the store holds it: its labels start with check, probe and target
-// (agent/results.h), then the configured ones.
+// A configured check as the store holds it, with its config.
 CheckStatus from_series(const CheckSeries& series) {
   CheckStatus status;
-  const auto& labels = series.labels;
-  status.name = labels.size() > 0 ? labels[0].second : std::string();
-  status.probe = labels.size() > 1 ? labels[1].second : std::string(series.kind->name);
-  status.target = labels.size() > 2 ? labels[2].second : std::string();
-  if (labels.size() > 3) status.labels.assign(labels.begin() + 3, labels.end());
+  const CheckConfig& config = *series.config;
+  status.name = config.name;
+  status.probe = std::string(series.kind->name);
+  status.target = config.target.to_string();
+  status.labels = config.labels;
   status.kind = series.kind;
-  status.required = series.required;
-  status.run_from = series.run_from;
-  status.warnings = series.warnings;
+  status.required = config.required;
+  status.run_from = config.run_from;
+  for (const auto& warning : config.warnings) status.warnings.push_back(warning.message);
   status.phase_names.assign(series.kind->phases.begin(), series.kind->phases.end());
   status.settings = CheckStatus::Settings{
-      .interval_seconds = series.interval_seconds,
-      .timeout_seconds = std::chrono::duration<double>(series.timeout).count(),
-      .confirm_runs = series.confirm_runs,
-      .confirm_delay_seconds = std::chrono::duration<double>(series.confirm_delay).count(),
-      .options = masked_options(series.options_text)};
+      .interval_seconds = std::chrono::duration<double>(config.interval).count(),
+      .timeout_seconds = std::chrono::duration<double>(config.timeout).count(),
+      .confirm_runs = config.confirm_runs,
+      .confirm_delay_seconds = std::chrono::duration<double>(config.confirm_delay).count(),
+      .options = masked_options(config.options_text)};
   return status;
 }
 

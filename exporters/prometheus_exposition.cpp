@@ -181,9 +181,10 @@ void ExpositionCollector::render_checks(std::string& out) const {
                  if (s.has_run) write_sample(out, "connectivity_last_run_timestamp_seconds", s, s.last_run_timestamp);
                });
   write_family(out, store_, "connectivity_check_required", "1 when the check is required (its failure should page), else 0.", "gauge",
-               [&](const CheckSeries& s) { write_sample(out, "connectivity_check_required", s, s.required ? 1.0 : 0.0); });
+               [&](const CheckSeries& s) { write_sample(out, "connectivity_check_required", s, s.config->required ? 1.0 : 0.0); });
   write_family(out, store_, "connectivity_check_interval_seconds", "The check's configured interval.", "gauge",
-               [&](const CheckSeries& s) { write_sample(out, "connectivity_check_interval_seconds", s, s.interval_seconds); });
+               [&](const CheckSeries& s) { write_sample(out, "connectivity_check_interval_seconds", s,
+                                                      std::chrono::duration<double>(s.config->interval).count()); });
   write_family(out, store_, "connectivity_transient_failures_total",
                "Failed runs of an up check that the confirmation re-run contradicted: the check stayed up (from the first).",
                "counter", [&](const CheckSeries& s) {

@@ -417,7 +417,7 @@ TEST(Exposition, LabelSetsAreEscapedAsPrometheusCppWritesThem) {
                                   prometheus::MetricType::Gauge, {}};
   prometheus::ClientMetric metric;
   store.visit([&](const CheckSeries& s) {
-    for (const auto& [name, value] : s.labels) metric.label.push_back({name, value});
+    for (const auto& [name, value] : s.labels()) metric.label.push_back({name, value});
   });
   metric.gauge.value = 1;
   family.metric.push_back(metric);

@@ -94,7 +94,7 @@ struct Harness {
   const CheckSeries* series(const std::string& name) const {
     const CheckSeries* found = nullptr;
     store.visit([&](const CheckSeries& s) {
-      if (s.labels[0].second == name) found = &s;
+      if (s.config->name == name) found = &s;
     });
     return found;  // pointer stays valid while the check stays configured
   }
@@ -117,7 +117,7 @@ TEST(ResultsStore, VisitSeesEverySeriesOnceInOrderAcrossBatches) {
   }
   store.configure(checks);
   std::vector<std::string> seen;
-  store.visit([&](const CheckSeries& s) { seen.push_back(s.labels[0].second); });
+  store.visit([&](const CheckSeries& s) { seen.push_back(s.config->name); });
   ASSERT_EQ(seen.size(), checks.size());
   for (std::size_t i = 0; i < checks.size(); ++i) EXPECT_EQ(seen[i], checks[i].name);
 
@@ -215,6 +215,59 @@ TEST(Scheduler, RunNowRunsOutOfTurnAndKeepsTheSchedule) {
   EXPECT_GE(seen.starts[1], first_turn);
   EXPECT_LT(seen.starts[1], first_turn + 500ms);
   EXPECT_EQ(h.scheduler->run_now("no such check").outcome, Scheduler::OutOfTurn::not_found);
+}
+
+// Every waiting check has a place in one queue under one timer: a check added with a turn
+// earlier than the one the timer waits for must wake it sooner.
+TEST(Scheduler, ACheckWithAnEarlierTurnIsNotHeldBehindALaterOne) {
+  Harness h;
+  Observations slow_seen;
+  Observations fast_seen;
+  auto slow = scripted_check("slow-mover", std::make_shared<ScriptedProbe>(slow_seen, 0ms), 60s, 1s);
+  const auto applied = Clock::now();
+  h.scheduler->apply({slow});
+  h.run_until([&] { return false; }, 20ms);  // the timer now waits for the slow check's turn
+  ASSERT_GT(applied + spread_offset("slow-mover", 60s), Clock::now() + 5s)
+      << "spread offset too short for this test; rename the check";
+
+  const auto interval = 40ms;
+  auto fast = scripted_check("fast", std::make_shared<ScriptedProbe>(fast_seen, 0ms), interval, 20ms);
+  const auto added = Clock::now();
+  h.scheduler->apply({slow, fast});
+  ASSERT_TRUE(h.run_until([&] { return fast_seen.starts.size() >= 3; }, 4s))
+      << "the new check waited behind the turn the timer was armed for";
+  const auto first_slot = added + spread_offset("fast", interval);
+  for (std::size_t k = 0; k < fast_seen.starts.size(); ++k)
+    EXPECT_GE(fast_seen.starts[k], first_slot + static_cast<int>(k) * interval) << "run " << k << " came early";
+  EXPECT_TRUE(slow_seen.starts.empty()) << "the slow check ran before its turn";
+}
+
+// A reload that replaces all checks but one: the old jobs (their configs and probes) go with their
+// loops, not when their old turns would have come.
+TEST(Scheduler, ReplacedChecksAreLetGoAtOnceNotAtTheirOldTurns) {
+  Harness h;
+  Observations seen;
+  auto old_probe = std::make_shared<ScriptedProbe>(seen, 0ms);
+  const std::weak_ptr<const Probe> old_watch = old_probe;
+  // One check stays, so the scheduler is not simply left without checks.
+  const auto kept = scripted_check("kept", std::make_shared<ScriptedProbe>(seen, 0ms), 600s, 1s);
+  std::vector<CheckConfig> old_checks{kept};
+  std::vector<CheckConfig> new_checks{kept};
+  for (int i = 0; i < 50; ++i) {
+    old_checks.push_back(scripted_check("old-" + std::to_string(i), old_probe, 600s, 1s));
+    new_checks.push_back(scripted_check("new-" + std::to_string(i), std::make_shared<ScriptedProbe>(seen, 0ms), 600s, 1s));
+  }
+  h.scheduler->apply(old_checks);
+  old_checks.clear();
+  old_probe.reset();
+  h.run_until([&] { return false; }, 20ms);
+  ASSERT_FALSE(old_watch.expired());
+
+  h.scheduler->apply(new_checks);
+  ASSERT_TRUE(h.run_until([&] { return old_watch.expired(); }, 2s))
+      << "the replaced checks are still held, waiting for turns minutes away";
+  EXPECT_EQ(h.scheduler->running_loops(), 51u);
+  EXPECT_EQ(h.store.size(), 51u);
 }
 
 TEST(Scheduler, RunNowOfACheckThatIsRunningIsBusy) {
