@@ -176,18 +176,20 @@ Scheduler::~Scheduler() {
 
 void Scheduler::apply(const std::vector<CheckConfig>& checks) {
   // One copy of each check's config, shared by its job and its series.
-  std::vector<std::shared_ptr<const CheckConfig>> shared;
-  shared.reserve(checks.size());
-  for (const auto& c : checks) shared.push_back(std::make_shared<const CheckConfig>(c));
-  std::map<std::string_view, const std::shared_ptr<const CheckConfig>*, std::less<>> wanted;
-  for (const auto& c : shared) wanted.emplace(c->name, &c);
+  std::vector<std::shared_ptr<CheckConfig>> fresh;
+  fresh.reserve(checks.size());
+  for (const auto& c : checks) fresh.push_back(std::make_shared<CheckConfig>(c));
+  std::map<std::string_view, CheckConfig*, std::less<>> wanted;
+  for (const auto& c : fresh) wanted.emplace(c->name, c.get());
 
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     auto w = wanted.find(it->first);
-    if (w != wanted.end() && (*w->second)->same_schedule_as(*it->second->check)) {
-      // Runs on as it is; the new config differs at most in what the schedule does not read
-      // (warnings, run_from), and its series takes the same one.
-      it->second->check = *w->second;
+    if (w != wanted.end() && w->second->same_schedule_as(*it->second->check)) {
+      // Runs on as it is: the new config differs at most in what the schedule does not read
+      // (warnings, run_from). It keeps its probe object, which holds what the probe learned
+      // across runs (the DNS probe's address set and its change counter); the freshly loaded
+      // one would start that over at every reload.
+      w->second->probe = it->second->check->probe;
       ++it;
       continue;
     }
@@ -195,6 +197,9 @@ void Scheduler::apply(const std::vector<CheckConfig>& checks) {
     it = jobs_.erase(it);
   }
   if (jobs_.empty()) clear_turn_queue();
+  const std::vector<std::shared_ptr<const CheckConfig>> shared(fresh.begin(), fresh.end());
+  for (const auto& c : shared)
+    if (auto job = jobs_.find(c->name); job != jobs_.end()) job->second->check = c;
   store_.configure(shared);
   for (const auto& c : shared)
     if (!jobs_.contains(c->name)) start(c);

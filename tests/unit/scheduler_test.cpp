@@ -380,6 +380,30 @@ TEST(Scheduler, ReapplyingAnUnchangedCheckLeavesItRunning) {
   EXPECT_EQ(h.store.size(), 1u);
 }
 
+// A reload builds every check's probe anew; one whose check is unchanged keeps running on the
+// probe it had, which holds what it learned across runs (the DNS probe's address set and its
+// change counter would otherwise start over at every reload). The new config is taken all
+// the same: its series shows a changed run_from.
+TEST(Scheduler, AnUnchangedCheckKeepsItsProbeAcrossAReload) {
+  Harness h;
+  Observations first;
+  Observations reloaded;
+  auto check = scripted_check("kept", std::make_shared<ScriptedProbe>(first, 0ms), 20ms, 1s);
+  h.scheduler->apply({check});
+  ASSERT_TRUE(h.run_until([&] { return first.completed >= 1; }));
+
+  auto again = check;
+  again.probe = std::make_shared<ScriptedProbe>(reloaded, 0ms);
+  again.run_from = {"web_server"};
+  h.scheduler->apply({again});
+  const int before = first.completed;
+  ASSERT_TRUE(h.run_until([&] { return first.completed + reloaded.completed >= before + 3; }));
+  EXPECT_EQ(reloaded.starts.size(), 0u) << "the reload's new probe object ran: what the old one learned is lost";
+  EXPECT_GE(first.completed, before + 3);
+  ASSERT_NE(h.series("kept"), nullptr);
+  EXPECT_EQ(h.series("kept")->config->run_from, std::vector<std::string>{"web_server"});
+}
+
 TEST(Scheduler, AProbeThatThrowsIsRecordedAsError) {
   Harness h;
   Observations seen;
