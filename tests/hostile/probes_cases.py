@@ -89,6 +89,12 @@ class Peer:
                 self.streaming.set()
 
 
+# A body limit no loopback peer reaches within these cases' timeouts (1 TiB), so the timeout
+# alone ends an endless body. The defect's own 1 GiB is within reach of a fast host in 3 s
+# (1 GiB arrived in 2.5 s on an idle 2-core machine), which then reads body_too_large.
+NO_REACHABLE_BODY_LIMIT = "max_body_bytes = 1099511627776"
+
+
 def endless_body(peer, conn):
     """200 with no Content-Length, then bytes as fast as the agent takes them, forever."""
     peer.read_request(conn)
@@ -204,7 +210,7 @@ def sigterm_while_an_http_probe_reads_an_endless_body(binary):
     """18.1: SIGTERM mid-probe (fast endless body) left check loops running: a 3 s exit and a use-after-free."""
     with Peer(endless_body) as peer:
         config = agent_config([http_check(early_name("endless"), f"http://127.0.0.1:{peer.port}/",
-                                          "max_body_bytes = 1073741824")], timeout="10s", interval="10s")
+                                          NO_REACHABLE_BODY_LIMIT)], timeout="10s", interval="10s")
         with Agent(binary, config) as agent:
             expect(peer.streaming.wait(10), "the probe started reading the endless body")
             code, took = agent.signal_and_wait(signal.SIGTERM, timeout=10)
@@ -218,7 +224,7 @@ def an_endless_fast_body_ends_at_the_timeout_with_bounded_memory(binary):
     """18.2: an endless fast body with max_body_bytes = 1 GiB ran past its 3 s timeout and grew the agent by 2 GB."""
     with Peer(endless_body) as peer:
         name = early_name("endless")
-        config = agent_config([http_check(name, f"http://127.0.0.1:{peer.port}/", "max_body_bytes = 1073741824")],
+        config = agent_config([http_check(name, f"http://127.0.0.1:{peer.port}/", NO_REACHABLE_BODY_LIMIT)],
                               timeout="3s", interval="5s")
         with Agent(binary, config) as agent:
             rss_before = agent.rss_bytes()
@@ -249,7 +255,7 @@ def http_peers_that_trickle_never_stop_or_lie(binary):
     for peer in peers:
         peer.__enter__()
     try:
-        checks = [http_check(name, f"http://127.0.0.1:{peer.port}/", "max_body_bytes = 1073741824", interval="5s")
+        checks = [http_check(name, f"http://127.0.0.1:{peer.port}/", NO_REACHABLE_BODY_LIMIT, interval="5s")
                   for (name, _, _), peer in zip(plays, peers)]
         with Agent(binary, agent_config(checks, timeout="1s", interval="5s")) as agent:
             rss_before = agent.rss_bytes()
