@@ -28,8 +28,39 @@ trap cleanup EXIT
 /usr/lib/wine/wine64 wineboot -i > /dev/null 2>&1
 $wineserver -w  # wineboot's server ends first: a command racing its shutdown meets dying services
 
+# Every Windows process of the prefix, the ones a dead wineserver leaves behind included (they
+# wait on it forever and hold the output pipe of the test that started them).
+kill_prefix_processes() {
+  $wineserver -k 2> /dev/null || true
+  local pid
+  for pid in $(grep -lsxzF "WINEPREFIX=$WINEPREFIX" /proc/[0-9]*/environ | cut -d/ -f3); do
+    [ "$pid" != $$ ] && kill -9 "$pid" 2> /dev/null || true
+  done
+}
+
 echo "== Windows unit tests under wine"
-ctest --no-tests=error --test-dir build/windows --output-on-failure -j "$(nproc)"
+# Wine 8.0's wineserver sometimes aborts in its own socket code (server/sock.c,
+# complete_async_poll: an assertion) while a test serves sockets: every process of the prefix
+# then waits on a server that is gone, until the test's timeout. It is Wine's defect, not the
+# agent's, as the e2e and service tests below also find: the tests that failed run once more on
+# a fresh wineserver, saying so, and a failure then (or any failure without that assertion)
+# fails the run.
+unit_log=$(mktemp /tmp/connectivity-wine-ctest.XXXXXX)
+set +e
+ctest --no-tests=error --test-dir build/windows --output-on-failure -j "$(nproc)" 2>&1 | tee "$unit_log"
+unit_status=${PIPESTATUS[0]}
+set -e
+if [ "$unit_status" -ne 0 ]; then
+  if ! grep -q "complete_async_poll: Assertion" "$unit_log"; then
+    rm -f "$unit_log"
+    exit "$unit_status"
+  fi
+  echo "== wineserver aborted (Wine's sock.c assertion), not a test: the failed tests once more on a fresh wineserver"
+  kill_prefix_processes
+  ctest --test-dir build/windows --output-on-failure --rerun-failed
+fi
+rm -f "$unit_log"
+kill_prefix_processes  # the e2e test starts its own wineserver
 
 echo "== connectivity-agent.exe end to end under wine"
 python3 tests/windows/e2e_wine.py build/windows/agent/connectivity-agent.exe $linux_agent
