@@ -179,17 +179,18 @@ void Scheduler::apply(const std::vector<CheckConfig>& checks) {
   std::vector<std::shared_ptr<CheckConfig>> fresh;
   fresh.reserve(checks.size());
   for (const auto& c : checks) fresh.push_back(std::make_shared<CheckConfig>(c));
-  std::map<std::string_view, CheckConfig*, std::less<>> wanted;
-  for (const auto& c : fresh) wanted.emplace(c->name, c.get());
+  std::map<std::string_view, const std::shared_ptr<CheckConfig>*, std::less<>> wanted;
+  for (const auto& c : fresh) wanted.emplace(c->name, &c);
 
   for (auto it = jobs_.begin(); it != jobs_.end();) {
     auto w = wanted.find(it->first);
-    if (w != wanted.end() && w->second->same_schedule_as(*it->second->check)) {
+    if (w != wanted.end() && (*w->second)->same_schedule_as(*it->second->check)) {
       // Runs on as it is: the new config differs at most in what the schedule does not read
       // (warnings, run_from). It keeps its probe object, which holds what the probe learned
       // across runs (the DNS probe's address set and its change counter); the freshly loaded
       // one would start that over at every reload.
-      w->second->probe = it->second->check->probe;
+      (*w->second)->probe = it->second->check->probe;
+      it->second->check = *w->second;
       ++it;
       continue;
     }
@@ -198,8 +199,6 @@ void Scheduler::apply(const std::vector<CheckConfig>& checks) {
   }
   if (jobs_.empty()) clear_turn_queue();
   const std::vector<std::shared_ptr<const CheckConfig>> shared(fresh.begin(), fresh.end());
-  for (const auto& c : shared)
-    if (auto job = jobs_.find(c->name); job != jobs_.end()) job->second->check = c;
   store_.configure(shared);
   for (const auto& c : shared)
     if (!jobs_.contains(c->name)) start(c);

@@ -50,16 +50,15 @@ set +e
 ctest --no-tests=error --test-dir build/windows --output-on-failure -j "$(nproc)" 2>&1 | tee "$unit_log"
 unit_status=${PIPESTATUS[0]}
 set -e
+aborted=no
+grep -q "complete_async_poll: Assertion" "$unit_log" && aborted=yes
+rm -f "$unit_log"
 if [ "$unit_status" -ne 0 ]; then
-  if ! grep -q "complete_async_poll: Assertion" "$unit_log"; then
-    rm -f "$unit_log"
-    exit "$unit_status"
-  fi
+  [ "$aborted" = yes ] || exit "$unit_status"
   echo "== wineserver aborted (Wine's sock.c assertion), not a test: the failed tests once more on a fresh wineserver"
   kill_prefix_processes
   ctest --no-tests=error --test-dir build/windows --output-on-failure --rerun-failed
 fi
-rm -f "$unit_log"
 kill_prefix_processes  # the e2e test starts its own wineserver
 
 echo "== connectivity-agent.exe end to end under wine"
